@@ -1,0 +1,119 @@
+# refimapd: a strict IMAP4rev1 server. See README.md.
+#
+#   make            build refimapd and refimapctl
+#   make check      install missing Debian packages (as root), build, run every test
+#   make check-asan the same suite built with AddressSanitizer + UBSan
+#   make demo       a demo store (user demo/demo) served on 127.0.0.1:1143
+#   make install    PREFIX=/usr/local DESTDIR=
+
+PREFIX	?= /usr/local
+SBINDIR	?= $(PREFIX)/sbin
+MANDIR	?= $(PREFIX)/share/man
+DOCDIR	?= $(PREFIX)/share/doc/refimapd
+O	?= build
+
+CC	?= cc
+CSTD	= -std=c11 -D_GNU_SOURCE
+WARN	= -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wstrict-prototypes \
+	  -Wmissing-prototypes -Wformat=2 -Wno-unused-parameter
+OPT	?= -O2 -g
+CFLAGS_ALL = $(CSTD) $(WARN) $(OPT) $(CFLAGS) -MMD -MP
+LIBS	= -ldb-5.3 -lcrypt -lssl -lcrypto
+TESTLIBS = -lcunit
+
+DEPS_DEB = build-essential libssl-dev libdb5.3-dev libcrypt-dev libcunit1-dev \
+	   db5.3-util python3 curl openbsd-inetd valgrind
+
+LIB_SRC		= $(wildcard lib/*.c)
+STORE_SRC	= $(wildcard store/*.c)
+AUTH_SRC	= $(wildcard auth/*.c)
+SERVER_SRC	= $(filter-out server/main.c,$(wildcard server/*.c))
+ADMIN_SRC	= $(filter-out admin/refimapctl.c,$(wildcard admin/*.c))
+UNIT_SRC	= $(wildcard tests/unit/test_*.c)
+
+obj = $(patsubst %.c,$(O)/%.o,$(1))
+
+CORE_OBJ = $(call obj,$(LIB_SRC) $(STORE_SRC) $(AUTH_SRC))
+
+all: $(O)/refimapd $(O)/refimapctl
+
+$(O)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -c -o $@ $<
+
+$(O)/refimapd: $(call obj,server/main.c $(SERVER_SRC)) $(CORE_OBJ)
+	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LDFLAGS) $(LIBS)
+
+$(O)/refimapctl: $(call obj,admin/refimapctl.c $(ADMIN_SRC)) $(CORE_OBJ)
+	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LDFLAGS) $(LIBS)
+
+# The CUnit registry is generated from the test_* function names, so a new
+# test cannot be forgotten.
+$(O)/tests/unit/registry.c: $(UNIT_SRC) tests/unit/gen_registry.sh
+	@mkdir -p $(dir $@)
+	sh tests/unit/gen_registry.sh $(UNIT_SRC) > $@.tmp && mv $@.tmp $@
+
+$(O)/tests/unit/registry.o: $(O)/tests/unit/registry.c
+	$(CC) $(CFLAGS_ALL) -Itests/unit -c -o $@ $<
+
+$(O)/unit-tests: $(call obj,$(UNIT_SRC) tests/unit/main.c $(SERVER_SRC) $(ADMIN_SRC)) \
+		$(O)/tests/unit/registry.o $(CORE_OBJ)
+	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LDFLAGS) $(LIBS) $(TESTLIBS)
+
+# Installs the Debian packages the build and the tests need, when run as
+# root and something is missing. A no-op otherwise.
+deps:
+	@missing=""; for p in $(DEPS_DEB); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			echo "deps: installing$$missing"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing </dev/null; \
+		else \
+			echo "deps: missing$$missing (run make deps as root)" >&2; exit 1; \
+		fi; \
+	fi
+
+unit: $(O)/unit-tests
+	cd tests/unit && ../../$(O)/unit-tests
+
+protocol: all
+	REFIMAPD_BUILD=$(O) python3 tests/run_tests.py
+
+check: deps
+	$(MAKE) all $(O)/unit-tests
+	$(MAKE) unit protocol
+
+ASAN_FLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+
+check-asan: deps
+	$(MAKE) O=build-asan OPT="-O1 -g" CFLAGS="$(ASAN_FLAGS)" LDFLAGS="$(ASAN_FLAGS)" \
+		check-nodeps
+
+check-nodeps:
+	$(MAKE) all $(O)/unit-tests
+	$(MAKE) unit protocol
+
+DEMO_DIR ?= demo-data
+DEMO_PORT ?= 1143
+demo: deps all
+	@mkdir -p $(DEMO_DIR)
+	@[ -f $(DEMO_DIR)/passwd ] || { $(O)/refimapctl -d $(DEMO_DIR) init && \
+		echo demo | $(O)/refimapctl -d $(DEMO_DIR) user add demo; }
+	@echo "demo: user demo, password demo, on 127.0.0.1:$(DEMO_PORT) (Ctrl-C stops)"
+	$(O)/refimapd -f -d $(DEMO_DIR) -l 127.0.0.1 -p $(DEMO_PORT)
+
+install: all
+	install -d $(DESTDIR)$(SBINDIR)
+	install -m 755 $(O)/refimapd $(O)/refimapctl $(DESTDIR)$(SBINDIR)/
+
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/refimapd $(DESTDIR)$(SBINDIR)/refimapctl
+
+clean:
+	rm -rf build build-asan build-fuzz
+
+.PHONY: all deps unit protocol check check-asan check-nodeps demo install uninstall clean
+
+-include $(shell find $(O) -name '*.d' 2>/dev/null)

@@ -1,0 +1,60 @@
+/*
+ * config.h: the configuration file, "key = value" lines, '#' comments.
+ *
+ * Every key has a default; unknown keys, bad values and malformed lines are
+ * errors naming the file and line, and a server never starts half
+ * configured. Command-line options are applied after the file and win.
+ */
+#ifndef REFIMAPD_CONFIG_H
+#define REFIMAPD_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "compat.h"
+
+#define CONFIG_DEFAULT_FILE	"/etc/refimapd.conf"
+#define CONFIG_DEFAULT_DATA_DIR	"/var/lib/refimapd"
+
+struct config {
+	char *data_dir;
+	char *listen;		/* address to bind; "*" = all */
+	char *port;		/* service or number */
+	char *user;		/* drop root to this user; NULL = none */
+	unsigned max_sessions;
+	unsigned max_sessions_per_ip;
+	unsigned idle_timeout;		/* seconds, authenticated */
+	unsigned idle_timeout_preauth;	/* seconds, before login */
+	unsigned auth_fail_delay_ms;
+	unsigned auth_max_failures;
+	unsigned bad_commands_max;	/* BADs before BYE */
+	size_t line_max;
+	size_t line_max_preauth;
+	uint64_t literal_max;
+	uint64_t literal_max_preauth;
+	size_t command_max;	/* bytes one command may make us hold */
+	unsigned depth_max;
+	unsigned tokens_max;
+	bool fsync;
+	bool allow_plaintext;
+	int log_level;		/* syslog priority */
+};
+
+/* Fills *cfg with the defaults (strings allocated). */
+void config_defaults(struct config *cfg);
+void config_free(struct config *cfg);
+
+/*
+ * Reads FILE into *cfg (on top of what is there). Returns 0, or -1 with
+ * a message "FILE:LINE: what is wrong" in errbuf. A missing file is an
+ * error unless missing_ok.
+ */
+int config_read(struct config *cfg, const char *path, bool missing_ok,
+    char *errbuf, size_t errlen) ATTR_WUR;
+
+/* Sets one key from text, as a config line would. 0 or -1 with errbuf. */
+int config_set(struct config *cfg, const char *key, const char *value,
+    char *errbuf, size_t errlen) ATTR_WUR;
+
+#endif

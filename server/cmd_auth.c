@@ -1,0 +1,211 @@
+/*
+ * cmd_auth.c: authentication, allowed in the not-authenticated state:
+ *   LOGIN (RFC 3501 §6.2.3), AUTHENTICATE PLAIN (§6.2.2, RFC 4616) with an
+ *   initial response (SASL-IR, RFC 4959).
+ *
+ * Plaintext mechanisms are refused on a connection that is neither local
+ * nor protected unless the config allows them (RFC 3501 §6.2.3,
+ * LOGINDISABLED). A failure costs a delay; too many end the connection.
+ * Passwords never reach a log, and are wiped after use.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "../auth/passwd.h"
+#include "../auth/sasl.h"
+#include "../lib/base64.h"
+#include "../lib/log.h"
+#include "../lib/xalloc.h"
+#include "cmd.h"
+#include "cmd_util.h"
+#include "resp.h"
+
+static bool
+auth_plaintext_allowed(const struct session *s)
+{
+	return s->peer.local || s->cfg->allow_plaintext;
+}
+
+static void
+auth_delay(unsigned ms)
+{
+	struct timespec ts;
+
+	ts.tv_sec = ms / 1000;
+	ts.tv_nsec = (long)(ms % 1000) * 1000000L;
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+static void
+auth_failed(struct session *s, const char *code, const char *text)
+{
+	auth_delay(s->cfg->auth_fail_delay_ms);
+	resp_no(s, code, "%s", text);
+	if (++s->auth_failures >= s->cfg->auth_max_failures) {
+		resp_untagged(s, "BYE Too many authentication failures");
+		log_msg(LOG_NOTICE, "disconnected: %u authentication "
+		    "failures", s->auth_failures);
+		session_close(s);
+	}
+}
+
+/* Checks the password and, if it is right, moves to AUTHENTICATED. */
+static void
+auth_attempt(struct session *s, const char *user, const uint8_t *pass,
+    size_t passlen)
+{
+	char path[4096], esc[PASSWD_USER_MAX * 4 + 8];
+	struct store_options opt = { .create = false, .nosync = false };
+	const char *error;
+	enum passwd_result pr;
+	enum store_err e;
+
+	log_escape((const uint8_t *)user, strlen(user), esc, sizeof(esc));
+	if (snprintf(path, sizeof(path), "%s/passwd", s->cfg->data_dir) >=
+	    (int)sizeof(path)) {
+		cmd_store_error(s, STORE_ERR_IO);
+		return;
+	}
+	pr = passwd_check(path, user, pass, passlen);
+	if (pr == PASSWD_IOERR) {
+		log_msg(LOG_ERR, "passwd file %s unreadable", path);
+		resp_no(s, "UNAVAILABLE", "Authentication unavailable");
+		return;
+	}
+	if (pr != PASSWD_OK) {
+		log_msg(LOG_NOTICE, "authentication failed for user=%s", esc);
+		auth_failed(s, "AUTHENTICATIONFAILED",
+		    "Authentication failed");
+		return;
+	}
+	opt.nosync = !s->cfg->fsync;
+	e = store_open(s->cfg->data_dir, &opt, &s->store, &error);
+	if (e == STORE_OK)
+		e = store_user_init(s->store, user);
+	if (e != STORE_OK) {
+		log_msg(LOG_ERR, "store for user=%s: %s", esc,
+		    e == STORE_OK ? "" : (error != NULL ? error :
+		    store_strerror(e)));
+		store_close(&s->store);
+		resp_no(s, "UNAVAILABLE", "Mail store unavailable");
+		return;
+	}
+	s->user = xstrdup(user);
+	s->state = SESSION_AUTH;
+	log_set_context("session=%u user=%s peer=%s", s->id, esc,
+	    s->peer.addr);
+	log_msg(LOG_INFO, "login");
+	resp_ok(s, "[CAPABILITY %s] Logged in", session_capabilities(s));
+}
+
+void
+cmd_login(struct session *s, struct args *a)
+{
+	const uint8_t *user, *pass;
+	size_t un, pn;
+	char ubuf[PASSWD_USER_MAX + 1];
+
+	if (!args_astring(a, &user, &un) || !args_astring(a, &pass, &pn)) {
+		cmd_bad_args(s, "user name and password");
+		return;
+	}
+	if (!cmd_args_end(s, a))
+		goto wipe;
+	if (!auth_plaintext_allowed(s)) {
+		resp_no(s, "PRIVACYREQUIRED", "LOGIN is disabled on an "
+		    "unencrypted connection");
+		goto wipe;
+	}
+	if (un > PASSWD_USER_MAX || memchr(user, '\0', un) != NULL) {
+		auth_failed(s, "AUTHENTICATIONFAILED",
+		    "Authentication failed");
+		goto wipe;
+	}
+	memcpy(ubuf, user, un);
+	ubuf[un] = '\0';
+	auth_attempt(s, ubuf, pass, pn);
+wipe:
+	explicit_bzero((void *)(uintptr_t)pass, pn);
+}
+
+static void
+auth_plain_message(struct session *s, const uint8_t *b64, size_t n)
+{
+	struct buf dec = BUF_INITIALIZER(4096);
+	struct sasl_plain msg;
+	const char *error;
+
+	if (n == 1 && b64[0] == '*') {
+		resp_bad(s, "Authentication cancelled");
+		return;
+	}
+	if (base64_decode(b64, n, &dec) < 0) {
+		resp_bad(s, "Invalid base64 in SASL response");
+		session_count_bad(s);
+		goto out;
+	}
+	if (sasl_plain_decode(dec.data == NULL ? (const uint8_t *)"" :
+	    dec.data, dec.len, &msg, &error) < 0) {
+		resp_bad(s, "Invalid SASL PLAIN message: %s", error);
+		session_count_bad(s);
+		goto out;
+	}
+	if (msg.authzid[0] != '\0' && strcmp(msg.authzid, msg.authcid) != 0)
+		auth_failed(s, "AUTHORIZATIONFAILED",
+		    "Authorization identity must be the user");
+	else
+		auth_attempt(s, msg.authcid, (const uint8_t *)msg.passwd,
+		    msg.passwd_len);
+	sasl_plain_wipe(&msg);
+out:
+	if (dec.data != NULL)
+		explicit_bzero(dec.data, dec.cap);
+	buf_free(&dec);
+}
+
+static void
+auth_plain_line(struct session *s, const uint8_t *line, size_t n)
+{
+	auth_plain_message(s, line, n);
+}
+
+void
+cmd_authenticate(struct session *s, struct args *a)
+{
+	const uint8_t *mech, *ir = NULL;
+	size_t mn, irn = 0;
+
+	if (!args_atom(a, &mech, &mn)) {
+		cmd_bad_args(s, "SASL mechanism name");
+		return;
+	}
+	if (!args_end(a) && !args_atom(a, &ir, &irn)) {
+		cmd_bad_args(s, "base64 initial response");
+		return;
+	}
+	if (!cmd_args_end(s, a))
+		return;
+	if (mn != 5 || strncasecmp((const char *)mech, "PLAIN", 5) != 0) {
+		resp_no(s, "CANNOT", "Unsupported authentication mechanism");
+		return;
+	}
+	if (!auth_plaintext_allowed(s)) {
+		resp_no(s, "PRIVACYREQUIRED", "AUTHENTICATE PLAIN is disabled "
+		    "on an unencrypted connection");
+		return;
+	}
+	if (ir == NULL) {
+		resp_continue(s, "");
+		session_expect_line(s, auth_plain_line);
+		return;
+	}
+	/* RFC 4959: "=" is an empty initial response. */
+	if (irn == 1 && ir[0] == '=')
+		irn = 0;
+	auth_plain_message(s, ir, irn);
+	explicit_bzero((void *)(uintptr_t)ir, irn);
+}

@@ -1,0 +1,4 @@
+#ifndef REFIMAPD_VERSION_H
+#define REFIMAPD_VERSION_H
+#define REFIMAPD_VERSION "0.1.0"
+#endif

@@ -41,6 +41,11 @@ $(O)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -c -o $@ $<
 
+# Test functions are found by name (gen_registry.sh), not through headers.
+$(O)/tests/unit/%.o: tests/unit/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -Wno-missing-prototypes -c -o $@ $<
+
 $(O)/refimapd: $(call obj,server/main.c $(SERVER_SRC)) $(CORE_OBJ)
 	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LDFLAGS) $(LIBS)
 

@@ -1,0 +1,776 @@
+/*
+ * refimapctl.c: the admin tool.
+ *
+ *	refimapctl [-c FILE] [-d DATA_DIR] VERB [ARGS]
+ *
+ * Verbs live in one table (ctl_verbs), one function each; a verb may be
+ * more than one word ("user add"). Exit codes come from <sysexits.h> so
+ * that scripts and MTAs can tell a retry (EX_TEMPFAIL) from a refusal.
+ * Messages go to stderr prefixed "refimapctl: "; stdout carries only what
+ * a verb was asked to print (user list).
+ *
+ * Passwords are read as one line from stdin: silently, without a prompt,
+ * when stdin is not a terminal (scripts: echo pw | refimapctl user add u);
+ * with echo off, a prompt on stderr and a second prompt to confirm when it
+ * is one. The password buffer is wiped before exit.
+ */
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "../auth/passwd.h"
+#include "../lib/log.h"
+#include "../lib/xalloc.h"
+#include "../store/store.h"
+
+#define CTL_DEFAULT_DATA_DIR	"/var/lib/refimapd"
+
+struct ctl {
+	const char *data_dir;
+	char passwd_path[PATH_MAX];
+	char db_path[PATH_MAX];
+};
+
+/* A verb gets the operands that follow its words (argc within range). */
+typedef int ctl_verb_fn(struct ctl *ctl, int argc, char **argv);
+
+struct ctl_verb {
+	const char *name;	/* words separated by one space */
+	int min_args, max_args;
+	const char *args;	/* operands, for the usage text */
+	const char *help;
+	ctl_verb_fn *fn;
+};
+
+static ctl_verb_fn ctl_init, ctl_user_add, ctl_user_passwd, ctl_user_del,
+    ctl_user_list;
+
+static const struct ctl_verb ctl_verbs[] = {
+	{ "init", 0, 0, "",
+	    "create the data directory, passwd file and store", ctl_init },
+	{ "user add", 1, 1, "NAME",
+	    "add a user (password: one line on stdin)", ctl_user_add },
+	{ "user passwd", 1, 1, "NAME",
+	    "set a user's password (one line on stdin)", ctl_user_passwd },
+	{ "user del", 1, 1, "NAME",
+	    "remove a user and all of the user's mail", ctl_user_del },
+	{ "user list", 0, 0, "",
+	    "print the user names, one per line", ctl_user_list },
+};
+
+static void ctl_err(const char *fmt, ...) ATTR_PRINTF(1, 2);
+
+static void
+ctl_err(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("refimapctl: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	fflush(stderr);
+}
+
+static void
+ctl_usage(FILE *f)
+{
+	size_t i;
+
+	fputs("usage: refimapctl [-c FILE] [-d DATA_DIR] VERB [ARGS]\n"
+	    "  -c FILE      read data_dir from this configuration file\n"
+	    "  -d DATA_DIR  data directory (default " CTL_DEFAULT_DATA_DIR
+	    "; wins over -c)\n"
+	    "verbs:\n", f);
+	for (i = 0; i < N_ELEMENTS(ctl_verbs); i++) {
+		char head[64];
+
+		if (snprintf(head, sizeof(head), "%s%s%s", ctl_verbs[i].name,
+		    ctl_verbs[i].args[0] != '\0' ? " " : "",
+		    ctl_verbs[i].args) < 0)
+			head[0] = '\0';
+		fprintf(f, "  %-18s %s\n", head, ctl_verbs[i].help);
+	}
+}
+
+/* A printable, capped copy of an operand for messages. */
+static const char *
+ctl_esc(const char *s, char *out, size_t outlen)
+{
+	return log_escape((const uint8_t *)s, strlen(s), out, outlen);
+}
+
+static int
+ctl_passwd_exit(enum passwd_result r)
+{
+	switch (r) {
+	case PASSWD_OK:
+		return 0;
+	case PASSWD_NOUSER:
+		return EX_NOUSER;
+	case PASSWD_BADPASS:
+	case PASSWD_EXISTS:
+	case PASSWD_INVALID:
+		return EX_DATAERR;
+	case PASSWD_IOERR:
+		return EX_IOERR;
+	}
+	return EX_SOFTWARE;
+}
+
+static int
+ctl_store_exit(enum store_err e)
+{
+	switch (e) {
+	case STORE_OK:
+		return 0;
+	case STORE_ERR_TRYAGAIN:
+	case STORE_ERR_NOSPACE:
+		return EX_TEMPFAIL;
+	default:
+		return EX_SOFTWARE;
+	}
+}
+
+/* ---- configuration ---- */
+
+/* s without leading and trailing blanks (changes s). */
+static char *
+ctl_trim(char *s)
+{
+	size_t n;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	n = strlen(s);
+	while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t' ||
+	    s[n - 1] == '\r' || s[n - 1] == '\n'))
+		s[--n] = '\0';
+	return s;
+}
+
+/*
+ * Looks for "data_dir = PATH" in a "key = value" file ('#' comments); the
+ * last one counts. Other keys are the server's business and are skipped.
+ * Returns 0 (*dir_r is NULL if the file has none; free it) or an exit code.
+ */
+static int
+ctl_config_data_dir(const char *path, char **dir_r)
+{
+	FILE *f;
+	char *line = NULL, *s, *eq;
+	size_t cap = 0;
+	int ret = 0;
+
+	*dir_r = NULL;
+	if ((f = fopen(path, "re")) == NULL) {
+		ctl_err("cannot open %s: %s", path, strerror(errno));
+		return EX_CONFIG;
+	}
+	while (getline(&line, &cap, f) >= 0) {
+		s = ctl_trim(line);
+		if (*s == '\0' || *s == '#' || (eq = strchr(s, '=')) == NULL)
+			continue;
+		*eq = '\0';
+		if (strcmp(ctl_trim(s), "data_dir") != 0)
+			continue;
+		s = ctl_trim(eq + 1);
+		if (*s == '\0') {
+			ctl_err("%s: data_dir is empty", path);
+			ret = EX_CONFIG;
+			break;
+		}
+		free(*dir_r);
+		*dir_r = xstrdup(s);
+	}
+	if (ret == 0 && ferror(f)) {
+		ctl_err("cannot read %s: %s", path, strerror(errno));
+		ret = EX_CONFIG;
+	}
+	if (ret != 0) {
+		free(*dir_r);
+		*dir_r = NULL;
+	}
+	free(line);
+	fclose(f);
+	return ret;
+}
+
+/* ---- passwords from stdin ---- */
+
+enum ctl_pw {
+	CTL_PW_OK,
+	CTL_PW_EMPTY,
+	CTL_PW_TOOLONG,
+	CTL_PW_BADCHAR,	/* NUL or a lone CR */
+	CTL_PW_IOERR,
+	CTL_PW_MISMATCH,
+};
+
+static volatile sig_atomic_t ctl_signal;
+
+static void
+ctl_on_signal(int signo)
+{
+	ctl_signal = signo;
+}
+
+static const int ctl_tty_signals[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
+
+/*
+ * Reads one line from fd 0 a byte at a time (so nothing past it is
+ * consumed or left in a stdio buffer), without its "\n" or "\r\n". EOF
+ * ends the line too.
+ */
+static enum ctl_pw
+ctl_read_line(char *out, size_t outsize, size_t *len_r)
+{
+	size_t n = 0;
+	ssize_t r;
+	char c;
+
+	for (;;) {
+		r = read(STDIN_FILENO, &c, 1);
+		if (r < 0 && errno == EINTR && ctl_signal == 0)
+			continue;
+		if (r < 0)
+			return CTL_PW_IOERR;
+		if (r == 0 || c == '\n')
+			break;
+		if (n + 1 >= outsize) {
+			c = 0;
+			return CTL_PW_TOOLONG;
+		}
+		out[n++] = c;
+	}
+	c = 0;
+	if (n > 0 && out[n - 1] == '\r')
+		n--;
+	out[n] = '\0';
+	*len_r = n;
+	if (n == 0)
+		return CTL_PW_EMPTY;
+	if (memchr(out, '\0', n) != NULL || memchr(out, '\r', n) != NULL)
+		return CTL_PW_BADCHAR;
+	return CTL_PW_OK;
+}
+
+/* Prompts on stderr and reads a line with echo off. */
+static enum ctl_pw
+ctl_read_tty(const char *prompt, char *out, size_t outsize, size_t *len_r)
+{
+	struct termios old, quiet;
+	struct sigaction sa, saved[N_ELEMENTS(ctl_tty_signals)];
+	enum ctl_pw r;
+	size_t i;
+
+	if (tcgetattr(STDIN_FILENO, &old) < 0)
+		return CTL_PW_IOERR;
+	/* Restore the terminal before any of these signals kills us. */
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = ctl_on_signal;
+	sigemptyset(&sa.sa_mask);
+	for (i = 0; i < N_ELEMENTS(ctl_tty_signals); i++)
+		sigaction(ctl_tty_signals[i], &sa, &saved[i]);
+	quiet = old;
+	quiet.c_lflag &= ~(tcflag_t)ECHO;
+	quiet.c_lflag |= ECHONL;
+	fputs(prompt, stderr);
+	fflush(stderr);
+	if (tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet) < 0) {
+		r = CTL_PW_IOERR;
+	} else {
+		r = ctl_read_line(out, outsize, len_r);
+		(void)tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+	}
+	for (i = 0; i < N_ELEMENTS(ctl_tty_signals); i++)
+		sigaction(ctl_tty_signals[i], &saved[i], NULL);
+	if (ctl_signal != 0) {
+		explicit_bzero(out, outsize);
+		fputc('\n', stderr);
+		raise(ctl_signal);
+	}
+	return r;
+}
+
+/*
+ * The new password into out (outsize bytes, wiped by the caller): one line
+ * of stdin, or from a terminal asked twice.
+ */
+static enum ctl_pw
+ctl_read_password(char *out, size_t outsize)
+{
+	char again[PASSWD_PASS_MAX + 2];
+	size_t len, len2;
+	enum ctl_pw r;
+
+	if (!isatty(STDIN_FILENO))
+		return ctl_read_line(out, outsize, &len);
+	r = ctl_read_tty("Password: ", out, outsize, &len);
+	if (r != CTL_PW_OK)
+		return r;
+	r = ctl_read_tty("Retype password: ", again, sizeof(again), &len2);
+	if (r == CTL_PW_OK && (len != len2 || memcmp(out, again, len) != 0))
+		r = CTL_PW_MISMATCH;
+	explicit_bzero(again, sizeof(again));
+	return r;
+}
+
+/* ---- helpers shared by the verbs ---- */
+
+/* EX_DATAERR with a message if the name is not a valid user name. */
+static int
+ctl_check_name(const char *user)
+{
+	char esc[PASSWD_USER_MAX + 16];
+
+	if (passwd_valid_user(user))
+		return 0;
+	ctl_err("invalid user name \"%s\" (letters, digits and ._@+- only, "
+	    "no leading '.', at most %d bytes)", ctl_esc(user, esc,
+	    sizeof(esc)), PASSWD_USER_MAX);
+	return EX_DATAERR;
+}
+
+/* EX_CONFIG with a message unless init has made the store. */
+static int
+ctl_need_store(const struct ctl *ctl)
+{
+	struct stat st;
+
+	if (stat(ctl->db_path, &st) == 0 && S_ISDIR(st.st_mode))
+		return 0;
+	ctl_err("no store in %s: run refimapctl init first", ctl->db_path);
+	return EX_CONFIG;
+}
+
+/* Opens the existing store; an exit code with a message on failure. */
+static int
+ctl_store_open(const struct ctl *ctl, struct store **st_r)
+{
+	struct store_options opt = { .create = false };
+	const char *why = NULL;
+	enum store_err e;
+
+	e = store_open(ctl->data_dir, &opt, st_r, &why);
+	if (e != STORE_OK) {
+		ctl_err("cannot open the store in %s: %s", ctl->data_dir,
+		    why != NULL ? why : store_strerror(e));
+		return ctl_store_exit(e);
+	}
+	return 0;
+}
+
+struct ctl_find {
+	const char *user;
+	bool found;
+};
+
+static void
+ctl_find_cb(void *ctx, const char *user)
+{
+	struct ctl_find *cf = ctx;
+
+	if (strcmp(user, cf->user) == 0)
+		cf->found = true;
+}
+
+/* Whether the passwd file has the user: 0 and *found_r, or an exit code. */
+static int
+ctl_user_exists(const struct ctl *ctl, const char *user, bool *found_r)
+{
+	struct ctl_find cf = { user, false };
+	enum passwd_result r;
+
+	r = passwd_list(ctl->passwd_path, ctl_find_cb, &cf);
+	if (r != PASSWD_OK) {
+		ctl_err("cannot read %s: %s", ctl->passwd_path,
+		    strerror(errno));
+		return ctl_passwd_exit(r);
+	}
+	*found_r = cf.found;
+	return 0;
+}
+
+/* fsyncs a directory; 0 or -1 with errno. */
+static int
+ctl_sync_dir(const char *dir)
+{
+	int fd, r, saved;
+
+	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return -1;
+	r = fsync(fd);
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return r;
+}
+
+/*
+ * mkdir -p: missing parents with mode 0755, dir itself with mode. 0 or -1
+ * with errno.
+ */
+static int
+ctl_mkdirs(const char *dir, mode_t mode)
+{
+	char p[PATH_MAX];
+	size_t i, n = strlen(dir);
+
+	if (n >= sizeof(p)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(p, dir, n + 1);
+	for (i = 1; i < n; i++) {
+		if (p[i] != '/' || p[i - 1] == '/')
+			continue;
+		p[i] = '\0';
+		if (mkdir(p, 0755) < 0 && errno != EEXIST)
+			return -1;
+		p[i] = '/';
+	}
+	if (mkdir(p, mode) < 0 && errno != EEXIST)
+		return -1;
+	return 0;
+}
+
+/* ---- the verbs ---- */
+
+static int
+ctl_init(struct ctl *ctl, int argc, char **argv)
+{
+	struct store_options opt = { .create = true };
+	struct store *st = NULL;
+	const char *why = NULL;
+	enum store_err e;
+	struct stat sb;
+	int fd;
+
+	if (ctl_mkdirs(ctl->data_dir, 0700) < 0) {
+		ctl_err("cannot create %s: %s", ctl->data_dir,
+		    strerror(errno));
+		return EX_CANTCREAT;
+	}
+	if (stat(ctl->data_dir, &sb) < 0 || !S_ISDIR(sb.st_mode)) {
+		ctl_err("%s is not a directory", ctl->data_dir);
+		return EX_CANTCREAT;
+	}
+	fd = open(ctl->passwd_path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+	    O_CLOEXEC, 0600);
+	if (fd >= 0) {
+		if (fsync(fd) < 0 || close(fd) < 0 ||
+		    ctl_sync_dir(ctl->data_dir) < 0) {
+			ctl_err("cannot create %s: %s", ctl->passwd_path,
+			    strerror(errno));
+			return EX_IOERR;
+		}
+	} else if (errno != EEXIST) {
+		ctl_err("cannot create %s: %s", ctl->passwd_path,
+		    strerror(errno));
+		return EX_CANTCREAT;
+	}
+	e = store_open(ctl->data_dir, &opt, &st, &why);
+	if (e != STORE_OK) {
+		ctl_err("cannot create the store in %s: %s", ctl->db_path,
+		    why != NULL ? why : store_strerror(e));
+		return ctl_store_exit(e);
+	}
+	store_close(&st);
+	return 0;
+}
+
+/* user add and user passwd. */
+static int
+ctl_user_set(struct ctl *ctl, const char *user, bool replace)
+{
+	char pass[PASSWD_PASS_MAX + 2];
+	char hash[PASSWD_HASH_MAX];
+	struct store *st = NULL;
+	enum passwd_result pr;
+	enum ctl_pw rr;
+	enum store_err e;
+	bool exists = false;
+	int ret;
+
+	if ((ret = ctl_check_name(user)) != 0)
+		return ret;
+	if (!replace && (ret = ctl_need_store(ctl)) != 0)
+		return ret;
+	/* Say so before asking for a password that would be thrown away. */
+	if ((ret = ctl_user_exists(ctl, user, &exists)) != 0)
+		return ret;
+	if (!replace && exists) {
+		ctl_err("user %s already exists", user);
+		return EX_DATAERR;
+	}
+	if (replace && !exists) {
+		ctl_err("no such user: %s", user);
+		return EX_NOUSER;
+	}
+
+	rr = ctl_read_password(pass, sizeof(pass));
+	if (rr == CTL_PW_OK) {
+		pr = passwd_hash(pass, NULL, hash, sizeof(hash));
+	} else {
+		pr = PASSWD_INVALID;
+	}
+	explicit_bzero(pass, sizeof(pass));
+	switch (rr) {
+	case CTL_PW_OK:
+		break;
+	case CTL_PW_EMPTY:
+		ctl_err("empty password refused");
+		return EX_DATAERR;
+	case CTL_PW_TOOLONG:
+		ctl_err("password longer than %d bytes", PASSWD_PASS_MAX);
+		return EX_DATAERR;
+	case CTL_PW_BADCHAR:
+		ctl_err("password holds a NUL or CR byte");
+		return EX_DATAERR;
+	case CTL_PW_MISMATCH:
+		ctl_err("the passwords do not match");
+		return EX_DATAERR;
+	case CTL_PW_IOERR:
+		ctl_err("cannot read the password: %s", strerror(errno));
+		return EX_IOERR;
+	}
+	if (pr == PASSWD_INVALID) {
+		ctl_err("password refused (too long for crypt, or holds CR "
+		    "or LF)");
+		return EX_DATAERR;
+	}
+	if (pr != PASSWD_OK) {
+		ctl_err("cannot hash the password: %s", strerror(errno));
+		return EX_SOFTWARE;
+	}
+
+	/*
+	 * INBOX first: if the passwd step then fails the user cannot log in
+	 * and the empty INBOX is harmless (user add again reuses it).
+	 */
+	if (!replace) {
+		if ((ret = ctl_store_open(ctl, &st)) != 0)
+			return ret;
+		e = store_user_init(st, user);
+		store_close(&st);
+		if (e != STORE_OK) {
+			ctl_err("cannot create the INBOX of %s: %s", user,
+			    store_strerror(e));
+			return ctl_store_exit(e);
+		}
+	}
+
+	pr = passwd_set(ctl->passwd_path, user, hash, replace);
+	switch (pr) {
+	case PASSWD_OK:
+		return 0;
+	case PASSWD_EXISTS:
+		ctl_err("user %s already exists", user);
+		break;
+	case PASSWD_NOUSER:
+		ctl_err("no such user: %s", user);
+		break;
+	default:
+		ctl_err("cannot update %s: %s", ctl->passwd_path,
+		    strerror(errno));
+		break;
+	}
+	return ctl_passwd_exit(pr);
+}
+
+static int
+ctl_user_add(struct ctl *ctl, int argc, char **argv)
+{
+	return ctl_user_set(ctl, argv[0], false);
+}
+
+static int
+ctl_user_passwd(struct ctl *ctl, int argc, char **argv)
+{
+	return ctl_user_set(ctl, argv[0], true);
+}
+
+static int
+ctl_user_del(struct ctl *ctl, int argc, char **argv)
+{
+	const char *user = argv[0];
+	struct store *st = NULL;
+	enum passwd_result pr;
+	enum store_err e;
+	int ret;
+
+	if ((ret = ctl_check_name(user)) != 0)
+		return ret;
+	if ((ret = ctl_need_store(ctl)) != 0)
+		return ret;
+	/* No more logins first, then the mail. */
+	pr = passwd_delete(ctl->passwd_path, user);
+	if (pr != PASSWD_OK && pr != PASSWD_NOUSER) {
+		ctl_err("cannot update %s: %s", ctl->passwd_path,
+		    strerror(errno));
+		return ctl_passwd_exit(pr);
+	}
+	/*
+	 * Also for a user already gone from passwd: that finishes a delete
+	 * whose store step failed before.
+	 */
+	if ((ret = ctl_store_open(ctl, &st)) != 0)
+		return ret;
+	e = store_user_delete(st, user);
+	store_close(&st);
+	if (e != STORE_OK) {
+		ctl_err("cannot remove the mail of %s: %s", user,
+		    store_strerror(e));
+		return ctl_store_exit(e);
+	}
+	if (pr == PASSWD_NOUSER) {
+		ctl_err("no such user: %s", user);
+		return EX_NOUSER;
+	}
+	return 0;
+}
+
+static void
+ctl_print_user(void *ctx, const char *user)
+{
+	printf("%s\n", user);
+}
+
+static int
+ctl_user_list(struct ctl *ctl, int argc, char **argv)
+{
+	enum passwd_result r;
+
+	r = passwd_list(ctl->passwd_path, ctl_print_user, NULL);
+	if (r != PASSWD_OK) {
+		ctl_err("cannot read %s: %s", ctl->passwd_path,
+		    strerror(errno));
+		return ctl_passwd_exit(r);
+	}
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		ctl_err("cannot write the list: %s", strerror(errno));
+		return EX_IOERR;
+	}
+	return 0;
+}
+
+/* ---- main ---- */
+
+/*
+ * The verb whose words begin argv (argc words), or NULL; *nwords_r gets
+ * how many words it took.
+ */
+static const struct ctl_verb *
+ctl_find_verb(int argc, char **argv, int *nwords_r)
+{
+	size_t i;
+
+	for (i = 0; i < N_ELEMENTS(ctl_verbs); i++) {
+		const char *p = ctl_verbs[i].name;
+		int w = 0;
+
+		for (;;) {
+			size_t n = strcspn(p, " ");
+
+			if (w >= argc || strlen(argv[w]) != n ||
+			    memcmp(argv[w], p, n) != 0)
+				break;
+			w++;
+			if (p[n] == '\0') {
+				*nwords_r = w;
+				return &ctl_verbs[i];
+			}
+			p += n + 1;
+		}
+	}
+	return NULL;
+}
+
+static int
+ctl_set_paths(struct ctl *ctl, const char *data_dir)
+{
+	int n1, n2;
+
+	ctl->data_dir = data_dir;
+	n1 = snprintf(ctl->passwd_path, sizeof(ctl->passwd_path), "%s/passwd",
+	    data_dir);
+	n2 = snprintf(ctl->db_path, sizeof(ctl->db_path), "%s/db", data_dir);
+	if (data_dir[0] == '\0' || n1 < 0 ||
+	    (size_t)n1 >= sizeof(ctl->passwd_path) || n2 < 0 ||
+	    (size_t)n2 >= sizeof(ctl->db_path)) {
+		ctl_err("bad data directory \"%s\"", data_dir);
+		return EX_USAGE;
+	}
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *config_file = NULL, *dir_opt = NULL;
+	const struct ctl_verb *v;
+	char *config_dir = NULL;
+	struct ctl ctl;
+	int ch, nwords, nargs, ret;
+
+	log_open("refimapctl", true);
+	/* '+': options end at the verb, whose operands may start with '-'. */
+	while ((ch = getopt(argc, argv, "+c:d:h")) != -1) {
+		switch (ch) {
+		case 'c':
+			config_file = optarg;
+			break;
+		case 'd':
+			dir_opt = optarg;
+			break;
+		case 'h':
+			ctl_usage(stdout);
+			return 0;
+		default:
+			ctl_usage(stderr);
+			return EX_USAGE;
+		}
+	}
+	argc -= optind;
+	argv += optind;
+
+	if ((v = ctl_find_verb(argc, argv, &nwords)) == NULL) {
+		if (argc > 0 && strcmp(argv[0], "help") == 0) {
+			ctl_usage(stdout);
+			return 0;
+		}
+		if (argc > 0)
+			ctl_err("unknown verb: %s", argv[0]);
+		ctl_usage(stderr);
+		return EX_USAGE;
+	}
+	nargs = argc - nwords;
+	if (nargs < v->min_args || nargs > v->max_args) {
+		ctl_err("usage: refimapctl %s%s%s", v->name,
+		    v->args[0] != '\0' ? " " : "", v->args);
+		return EX_USAGE;
+	}
+
+	if (dir_opt == NULL && config_file != NULL &&
+	    (ret = ctl_config_data_dir(config_file, &config_dir)) != 0)
+		return ret;
+	ret = ctl_set_paths(&ctl, dir_opt != NULL ? dir_opt :
+	    config_dir != NULL ? config_dir : CTL_DEFAULT_DATA_DIR);
+	if (ret == 0)
+		ret = v->fn(&ctl, nargs, argv + nwords);
+	free(config_dir);
+	return ret;
+}

@@ -103,8 +103,8 @@ enum store_err store_mbox_create(struct store *st, const char *user,
  * RFC 3501 §6.3.4. Without inferiors: removes the mailbox (and its
  * messages). With inferiors: removes its messages and keeps the name as a
  * \Noselect placeholder (STORE_ERR_HASCHILDREN if it already is one).
- * After a removal, \Noselect superiors left without inferiors are removed
- * too. The caller refuses INBOX.
+ * A placeholder whose last inferior goes stays, as RFC 3501's example
+ * shows, until it is deleted itself. The caller refuses INBOX.
  */
 enum store_err store_mbox_delete(struct store *st, const char *user,
     const char *name) ATTR_WUR;

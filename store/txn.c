@@ -1,0 +1,139 @@
+/*
+ * txn.c: the transaction helper every store operation goes through
+ * (deadlock retries with a random backoff, reopening a panicked
+ * environment), and the site-wide counters.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../lib/log.h"
+#include "store_int.h"
+
+#define STORE_TXN_RETRIES	20
+/* Checkpoint after a write once this much log (KB) has accumulated, so that
+ * DB_LOG_AUTO_REMOVE can drop old log files and recovery stays short. */
+#define STORE_CHECKPOINT_KB	1024
+
+/* Sleeps a random time that grows with the attempt: up to 1 ms per try. */
+static void
+store_backoff(unsigned attempt)
+{
+	struct timespec ts;
+	unsigned max_us = 1000 * (attempt < 10 ? attempt + 1 : 10);
+
+	ts.tv_sec = 0;
+	ts.tv_nsec = (long)arc4random_uniform(max_us) * 1000;
+	(void)nanosleep(&ts, NULL);
+}
+
+/* One attempt: begin, run, commit or abort. */
+static enum store_err
+store_txn_once(struct store *st, enum store_txn_kind kind, store_txn_fn *fn,
+    void *ctx)
+{
+	DB_TXN *txn = NULL;
+	enum store_err e;
+	int ret;
+
+	if (kind == STORE_TXN_NONE)
+		return fn(st, NULL, ctx);
+	if ((ret = store_fault(st)) == 0)
+		ret = st->env->txn_begin(st->env, NULL, &txn, 0);
+	if (ret != 0)
+		return store_dberr(st, ret, "txn_begin");
+	e = fn(st, txn, ctx);
+	if (e != STORE_OK) {
+		if ((ret = txn->abort(txn)) != 0)
+			(void)store_dberr(st, ret, "txn_abort");
+		return e;
+	}
+	if ((ret = store_fault(st)) != 0) {
+		(void)txn->abort(txn);
+		return store_dberr(st, ret, "txn_commit");
+	}
+	/* The handle is gone after commit, whatever it returns. */
+	if ((ret = txn->commit(txn, 0)) != 0)
+		return store_dberr(st, ret, "txn_commit");
+	ret = st->env->txn_checkpoint(st->env, STORE_CHECKPOINT_KB, 0, 0);
+	if (ret != 0)
+		(void)store_dberr(st, ret, "txn_checkpoint");
+	return STORE_OK;
+}
+
+enum store_err
+store_txn_run(struct store *st, enum store_txn_kind kind, store_txn_fn *fn,
+    void *ctx)
+{
+	bool reopened = false;
+	unsigned attempt;
+	enum store_err e;
+
+	if (st->env == NULL && store_env_reopen(st) < 0)
+		return STORE_ERR_IO;
+	for (attempt = 0;; attempt++) {
+		st->retry = false;
+		st->panic = false;
+		e = store_txn_once(st, kind, fn, ctx);
+		if (e == STORE_OK)
+			return e;
+		if (st->panic && !reopened) {
+			/* Another process ran recovery under us. */
+			reopened = true;
+			if (store_env_reopen(st) < 0)
+				return STORE_ERR_IO;
+			continue;
+		}
+		if (!st->retry)
+			return e;
+		if (attempt + 1 >= STORE_TXN_RETRIES) {
+			log_msg(LOG_WARNING, "store: still deadlocked after "
+			    "%u attempts", attempt + 1);
+			return STORE_ERR_TRYAGAIN;
+		}
+		store_backoff(attempt);
+	}
+}
+
+enum store_err
+store_counter_next(struct store *st, DB_TXN *txn, const char *name,
+    uint64_t floor, uint64_t max, uint64_t *v_r)
+{
+	uint8_t buf[8];
+	uint64_t last = 0, v;
+	DBT k, d;
+	int ret;
+
+	memset(&k, 0, sizeof(k));
+	memset(&d, 0, sizeof(d));
+	k.data = (void *)(uintptr_t)name;
+	k.size = (u_int32_t)strlen(name);
+	d.data = buf;
+	d.ulen = sizeof(buf);
+	d.flags = DB_DBT_USERMEM;
+	ret = store_db_get(st, st->counters, txn, &k, &d, DB_RMW);
+	if (ret == 0) {
+		if (d.size != sizeof(buf)) {
+			log_msg(LOG_ERR, "store: counter %s: bad record", name);
+			return STORE_ERR_IO;
+		}
+		last = store_be_get64(buf);
+	} else if (ret != DB_NOTFOUND) {
+		return store_dberr(st, ret, "counter get");
+	}
+	if (last >= max) {
+		log_msg(LOG_ERR, "store: counter %s exhausted", name);
+		return STORE_ERR_IO;
+	}
+	v = last + 1 > floor ? last + 1 : floor;
+	if (v > max)
+		v = max;
+	store_be_put64(buf, v);
+	d.size = sizeof(buf);
+	d.flags = 0;
+	if ((ret = store_db_put(st, st->counters, txn, &k, &d, 0)) != 0)
+		return store_dberr(st, ret, "counter put");
+	*v_r = v;
+	return STORE_OK;
+}

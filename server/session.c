@@ -118,6 +118,7 @@ session_free(struct session **sp)
 	if (s == NULL)
 		return;
 	store_close(&s->store);
+	xfree(&s->selected);
 	parse_free(&s->parser);
 	xfree(&s->inbuf);
 	buf_free(&s->out);

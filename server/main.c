@@ -451,6 +451,7 @@ main(int argc, char **argv)
 		log_msg(LOG_ERR, "config: %s", err);
 		if (!foreground)
 			fprintf(stderr, "refimapd: config: %s\n", err);
+		config_free(&cfg);
 		return EX_CONFIG;
 	}
 	log_set_level(cfg.log_level);

@@ -289,9 +289,11 @@ session_command_name(struct session *s, const struct parse_token *tok)
 		return;
 	}
 	if ((def->states & s->state) == 0) {
-		resp_bad(s, "%s", s->state == SESSION_NOTAUTH ?
+		resp_bad(s, "%s", def->states == SESSION_NOTAUTH ?
+		    "Command allowed only before login" :
+		    s->state == SESSION_NOTAUTH ?
 		    "Command not allowed before login" :
-		    s->state == SESSION_AUTH ?
+		    def->states == SESSION_SELECTED ?
 		    "Command needs a selected mailbox" :
 		    "Command not allowed in this state");
 		session_cmd_reject(s);

@@ -33,6 +33,7 @@
 #include "../lib/log.h"
 #include "../lib/xalloc.h"
 #include "../store/store.h"
+#include "deliver.h"
 
 #define CTL_DEFAULT_DATA_DIR	"/var/lib/refimapd"
 
@@ -53,6 +54,7 @@ struct ctl_verb {
 	ctl_verb_fn *fn;
 };
 
+static ctl_verb_fn ctl_deliver;
 static ctl_verb_fn ctl_init, ctl_user_add, ctl_user_passwd, ctl_user_del,
     ctl_user_list;
 
@@ -67,6 +69,8 @@ static const struct ctl_verb ctl_verbs[] = {
 	    "remove a user and all of the user's mail", ctl_user_del },
 	{ "user list", 0, 0, "",
 	    "print the user names, one per line", ctl_user_list },
+	{ "deliver", 1, 2, "USER [MAILBOX]",
+	    "store the message on stdin (for an MTA)", ctl_deliver },
 };
 
 static void ctl_err(const char *fmt, ...) ATTR_PRINTF(1, 2);
@@ -773,4 +777,60 @@ main(int argc, char **argv)
 		ret = v->fn(&ctl, nargs, argv + nwords);
 	free(config_dir);
 	return ret;
+}
+
+/* Largest message deliver accepts. */
+#define CTL_DELIVER_MAX	((uint64_t)64 << 20)
+
+/*
+ * deliver USER [MAILBOX]: exit codes an MTA understands: EX_NOUSER bounces
+ * an unknown user, EX_TEMPFAIL keeps the mail queued while the store is
+ * busy or full, EX_DATAERR refuses an oversized message.
+ */
+static int
+ctl_deliver(struct ctl *ctl, int argc, char **argv)
+{
+	const char *user = argv[0];
+	const char *mailbox = argc > 1 ? argv[1] : "INBOX";
+	enum deliver_result r;
+	enum store_err se;
+	struct store *st = NULL;
+	const char *used;
+	uint32_t uid = 0;
+	bool found;
+	int rc;
+
+	if (!passwd_valid_user(user)) {
+		ctl_err("no such user");
+		return EX_NOUSER;
+	}
+	if ((rc = ctl_user_exists(ctl, user, &found)) != 0)
+		return rc == EX_SOFTWARE ? EX_TEMPFAIL : rc;
+	if (!found) {
+		ctl_err("no such user: %s", user);
+		return EX_NOUSER;
+	}
+	if ((rc = ctl_need_store(ctl)) != 0 ||
+	    (rc = ctl_store_open(ctl, &st)) != 0)
+		return EX_TEMPFAIL;
+	r = deliver_fd(st, user, mailbox, 0, CTL_DELIVER_MAX, &uid, &used,
+	    &se);
+	store_close(&st);
+	switch (r) {
+	case DELIVER_OK:
+		log_msg(LOG_INFO, "delivered to %s/%s uid=%u", user, used,
+		    uid);
+		return 0;
+	case DELIVER_TOOBIG:
+		ctl_err("message larger than %llu bytes",
+		    (unsigned long long)CTL_DELIVER_MAX);
+		return EX_DATAERR;
+	case DELIVER_READ:
+		ctl_err("reading the message: %s", strerror(errno));
+		return EX_TEMPFAIL;
+	case DELIVER_STORE:
+		break;
+	}
+	ctl_err("cannot store the message: %s", store_strerror(se));
+	return EX_TEMPFAIL;
 }

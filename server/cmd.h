@@ -17,14 +17,27 @@
 #define CMD_F_SEQ	0x02u	/* uses sequence numbers: no EXPUNGE may be
 				   sent before it */
 #define CMD_F_UID_ONLY	0x04u	/* only in the UID form (UID EXPUNGE) */
+#define CMD_F_NOSYNC	0x08u	/* no mailbox updates before it runs
+				   (it leaves or replaces the mailbox) */
 
 typedef void cmd_fn(struct session *s, struct args *a);
+
+/*
+ * For commands whose literals stream (APPEND): called when a literal is
+ * announced, with the arguments read so far. Returns true to take the
+ * literal, after setting s->stream_fn to receive its bytes (the session
+ * then sends "+" for a synchronizing literal); false after answering the
+ * command (it is then abandoned and the literal's bytes skipped).
+ */
+typedef bool cmd_literal_fn(struct session *s, struct args *a,
+    uint64_t size);
 
 struct cmd_def {
 	const char *name;
 	unsigned states;	/* enum session_state bits */
 	unsigned flags;
 	cmd_fn *fn;
+	cmd_literal_fn *literal;	/* NULL: literals are collected */
 };
 
 /* Finds a command by name (case-insensitive); NULL if unknown. */
@@ -37,5 +50,9 @@ cmd_fn cmd_create, cmd_delete, cmd_rename, cmd_subscribe,	/* cmd_mailbox.c */
     cmd_unsubscribe, cmd_status, cmd_namespace;
 cmd_fn cmd_list, cmd_lsub;					/* cmd_list.c */
 cmd_fn cmd_select, cmd_examine, cmd_close, cmd_unselect, cmd_check; /* cmd_select.c */
+cmd_fn cmd_append;						/* cmd_append.c */
+cmd_fn cmd_fetch;						/* cmd_fetch.c */
+cmd_fn cmd_store, cmd_copy, cmd_expunge;			/* cmd_store.c */
+cmd_literal_fn cmd_append_literal;
 
 #endif

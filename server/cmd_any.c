@@ -28,6 +28,7 @@ cmd_noop(struct session *s, struct args *a)
 {
 	if (!cmd_args_end(s, a))
 		return;
+	select_sync(s, true);
 	resp_ok(s, "NOOP completed");
 }
 

@@ -1,7 +1,12 @@
 /*
- * cmd_select.c: choosing a mailbox.
+ * cmd_select.c: choosing a mailbox and keeping the view of it current.
  *   SELECT (RFC 3501 §6.3.1), EXAMINE (§6.3.2): authenticated or selected;
  *   CLOSE (§6.4.2), UNSELECT (RFC 3691), CHECK (§6.4.1): selected only.
+ *
+ * A selected session keeps the UIDs of the mailbox in order (its sequence
+ * number map) and the MODSEQ it has reported up to; select_sync reads what
+ * changed since then from the store's change index, so its cost follows the
+ * changes, not the mailbox.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -18,16 +23,52 @@ static void
 select_leave(struct session *s)
 {
 	xfree(&s->selected);
+	xfree(&s->uids);
+	s->nuids = s->capuids = 0;
+	s->nown = 0;
+	s->mbox_id = 0;
+	s->modseq = 0;
 	s->readonly = false;
 	s->state = SESSION_AUTH;
+}
+
+static void
+select_push_uid(struct session *s, uint32_t uid)
+{
+	if (s->nuids == s->capuids) {
+		s->capuids = s->capuids == 0 ? 64 : s->capuids * 2;
+		s->uids = xreallocarray(s->uids, s->capuids, sizeof(uint32_t));
+	}
+	s->uids[s->nuids++] = uid;
+}
+
+struct select_load {
+	struct session *s;
+	uint32_t first_unseen;	/* sequence number, 0 = none */
+};
+
+static int
+select_load_cb(void *ctx, const struct store_msg *msg)
+{
+	struct select_load *sl = ctx;
+
+	select_push_uid(sl->s, msg->uid);
+	if (sl->first_unseen == 0 && (msg->flags & STORE_FLAG_SEEN) == 0)
+		sl->first_unseen = (uint32_t)sl->s->nuids;
+	if (msg->modseq > sl->s->modseq)
+		sl->s->modseq = msg->modseq;
+	return 0;
 }
 
 static void
 select_open(struct session *s, struct args *a, bool readonly)
 {
 	char name[STORE_NAME_MAX + 1];
+	struct select_load sl = { s, 0 };
 	struct store_mbox mb;
+	uint32_t first_recent, recent = 0;
 	enum store_err e;
+	size_t i;
 
 	/* A failed SELECT leaves no mailbox selected (RFC 3501 §6.3.1). */
 	select_leave(s);
@@ -35,25 +76,44 @@ select_open(struct session *s, struct args *a, bool readonly)
 	    !cmd_args_end(s, a))
 		return;
 	e = store_mbox_get(s->store, s->user, name, &mb);
-	if (e != STORE_OK) {
-		cmd_store_error(s, e);
-		return;
-	}
-	if (mb.flags & STORE_MBOX_NOSELECT) {
+	if (e == STORE_OK && (mb.flags & STORE_MBOX_NOSELECT)) {
 		resp_no(s, "NONEXISTENT", "Mailbox is not selectable");
 		return;
 	}
+	s->modseq = mb.highestmodseq;
+	if (e == STORE_OK)
+		e = store_msg_list(s->store, s->user, name, mb.id, 1,
+		    select_load_cb, &sl);
+	/* EXAMINE changes nothing, \Recent included (RFC 3501 §6.3.2). */
+	first_recent = mb.uidnext;
+	if (e == STORE_OK && !readonly)
+		e = store_mbox_claim_recent(s->store, s->user, name, mb.id,
+		    &first_recent);
+	if (e != STORE_OK) {
+		select_leave(s);
+		cmd_store_error(s, e);
+		return;
+	}
+	for (i = s->nuids; i > 0 && s->uids[i - 1] >= first_recent; i--)
+		recent++;
+	if (readonly)
+		recent = mb.recent;
 	resp_untagged(s, "FLAGS (" SELECT_FLAGS ")");
 	if (readonly)
 		resp_untagged(s, "OK [PERMANENTFLAGS ()] Read-only mailbox");
 	else
 		resp_untagged(s, "OK [PERMANENTFLAGS (" SELECT_FLAGS " \\*)] "
 		    "Flags permitted");
-	resp_untagged(s, "%u EXISTS", mb.messages);
-	resp_untagged(s, "%u RECENT", mb.recent);
+	resp_untagged(s, "%zu EXISTS", s->nuids);
+	resp_untagged(s, "%u RECENT", recent);
+	if (sl.first_unseen != 0)
+		resp_untagged(s, "OK [UNSEEN %u] First unseen",
+		    sl.first_unseen);
 	resp_untagged(s, "OK [UIDVALIDITY %u] UIDs valid", mb.uidvalidity);
 	resp_untagged(s, "OK [UIDNEXT %u] Predicted next UID", mb.uidnext);
 	s->selected = xstrdup(name);
+	s->mbox_id = mb.id;
+	s->first_recent = first_recent;
 	s->readonly = readonly;
 	s->state = SESSION_SELECTED;
 	resp_tagged(s, "OK", readonly ? "READ-ONLY" : "READ-WRITE",
@@ -72,12 +132,233 @@ cmd_examine(struct session *s, struct args *a)
 	select_open(s, a, true);
 }
 
+/* The sequence number of uid (1-based), 0 if the session has none. */
+static uint32_t
+select_seq(const struct session *s, uint32_t uid)
+{
+	size_t lo = 0, hi = s->nuids;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (s->uids[mid] == uid)
+			return (uint32_t)mid + 1;
+		if (s->uids[mid] < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return 0;
+}
+
+struct select_sync_ctx {
+	struct session *s;
+	bool allow_expunge;
+	bool held_back;		/* an expunge could not be reported yet */
+	size_t old_n;		/* messages the client knew of */
+	uint32_t last_uid;
+	uint64_t top;		/* the highest MODSEQ seen */
+	char **keywords;	/* the mailbox's keyword names by index */
+};
+
+static int
+select_keyword_cb(void *ctx, unsigned index, const char *keyword)
+{
+	char **kw = ctx;
+
+	if (index < STORE_KEYWORDS_MAX && kw[index] == NULL)
+		kw[index] = xstrdup(keyword);
+	return 0;
+}
+
+void
+select_keywords_free(char ***kw)
+{
+	size_t i;
+
+	if (*kw == NULL)
+		return;
+	for (i = 0; i < STORE_KEYWORDS_MAX; i++)
+		free((*kw)[i]);
+	xfree(kw);
+}
+
+void
+select_write_flags(struct session *s, const struct store_msg *m, char ***kw)
+{
+	static const struct {
+		uint32_t bit;
+		const char *name;
+	} sys[] = {
+		{ STORE_FLAG_ANSWERED, "\\Answered" },
+		{ STORE_FLAG_FLAGGED, "\\Flagged" },
+		{ STORE_FLAG_DELETED, "\\Deleted" },
+		{ STORE_FLAG_SEEN, "\\Seen" },
+		{ STORE_FLAG_DRAFT, "\\Draft" },
+	};
+	const char *sep = "";
+	size_t i;
+
+	resp_add(s, "(");
+	for (i = 0; i < N_ELEMENTS(sys); i++) {
+		if (m->flags & sys[i].bit) {
+			resp_add(s, "%s%s", sep, sys[i].name);
+			sep = " ";
+		}
+	}
+	if (m->uid >= s->first_recent) {
+		resp_add(s, "%s\\Recent", sep);
+		sep = " ";
+	}
+	if (m->keywords != 0 && *kw == NULL) {
+		*kw = xcalloc(STORE_KEYWORDS_MAX, sizeof(char *));
+		if (store_keyword_list(s->store, s->user, s->selected,
+		    s->mbox_id, select_keyword_cb, *kw) != STORE_OK)
+			log_msg(LOG_WARNING, "cannot read the keywords");
+	}
+	for (i = 0; i < STORE_KEYWORDS_MAX && m->keywords != 0; i++) {
+		if ((m->keywords & ((uint64_t)1 << i)) && (*kw)[i] != NULL) {
+			resp_add(s, "%s%s", sep, (*kw)[i]);
+			sep = " ";
+		}
+	}
+	resp_add(s, ")");
+}
+
+void
+select_note_own(struct session *s, uint32_t uid, uint64_t modseq)
+{
+	if (s->nown == s->capown) {
+		s->capown = s->capown == 0 ? 16 : s->capown * 2;
+		s->own = xreallocarray(s->own, s->capown, sizeof(*s->own));
+	}
+	s->own[s->nown].uid = uid;
+	s->own[s->nown].modseq = modseq;
+	s->nown++;
+}
+
+static bool
+select_is_own(const struct session *s, const struct store_msg *m)
+{
+	size_t i;
+
+	for (i = 0; i < s->nown; i++) {
+		if (s->own[i].uid == m->uid && s->own[i].modseq == m->modseq)
+			return true;
+	}
+	return false;
+}
+
+void
+select_expunged(struct session *s, uint32_t seq)
+{
+	resp_untagged(s, "%u EXPUNGE", seq);
+	memmove(&s->uids[seq - 1], &s->uids[seq],
+	    (s->nuids - seq) * sizeof(uint32_t));
+	s->nuids--;
+}
+
+static int
+select_changed_cb(void *ctx, const struct store_msg *msg)
+{
+	struct select_sync_ctx *c = ctx;
+	struct session *s = c->s;
+	uint32_t seq;
+
+	if (msg->modseq > c->top)
+		c->top = msg->modseq;
+	if (msg->uid > c->last_uid) {
+		/* New: announced by EXISTS; its flags come with FETCH. */
+		select_push_uid(s, msg->uid);
+		return 0;
+	}
+	seq = select_seq(s, msg->uid);
+	if (seq == 0 || seq > c->old_n || select_is_own(s, msg))
+		return 0;
+	resp_begin(s);
+	resp_add(s, "%u FETCH (FLAGS ", seq);
+	select_write_flags(s, msg, &c->keywords);
+	resp_add(s, ")");
+	resp_end(s);
+	return 0;
+}
+
+static int
+select_expunged_cb(void *ctx, uint32_t uid)
+{
+	struct select_sync_ctx *c = ctx;
+	struct session *s = c->s;
+	uint32_t seq;
+
+	if (!c->allow_expunge) {
+		c->held_back = true;
+		return 0;
+	}
+	seq = select_seq(s, uid);
+	if (seq == 0)
+		return 0;
+	select_expunged(s, seq);
+	if (seq <= c->old_n)
+		c->old_n--;
+	return 0;
+}
+
+void
+select_sync(struct session *s, bool allow_expunge)
+{
+	struct select_sync_ctx c;
+	enum store_err e;
+
+	if (s->state != SESSION_SELECTED)
+		return;
+	memset(&c, 0, sizeof(c));
+	c.s = s;
+	c.allow_expunge = allow_expunge;
+	c.old_n = s->nuids;
+	c.last_uid = s->nuids > 0 ? s->uids[s->nuids - 1] : 0;
+	c.top = s->modseq;
+	/* Expunges first, so that FETCH and EXISTS use the new numbers. */
+	e = store_changes(s->store, s->user, s->selected, s->mbox_id,
+	    s->modseq, NULL, select_expunged_cb, &c);
+	if (e == STORE_OK)
+		e = store_changes(s->store, s->user, s->selected, s->mbox_id,
+		    s->modseq, select_changed_cb, NULL, &c);
+	if (e == STORE_ERR_NOTFOUND) {
+		/* Deleted or renamed away under us: nothing sensible can be
+		 * said about sequence numbers any more (RFC 2180 §3). */
+		resp_untagged(s, "BYE Selected mailbox was deleted or "
+		    "renamed");
+		session_close(s);
+	} else if (e != STORE_OK) {
+		log_msg(LOG_WARNING, "mailbox sync: %s", store_strerror(e));
+	} else {
+		if (s->nuids != c.old_n)
+			resp_untagged(s, "%zu EXISTS", s->nuids);
+		/* Held-back expunges are read again next time. */
+		if (!c.held_back)
+			s->modseq = c.top;
+	}
+	select_keywords_free(&c.keywords);
+	s->nown = 0;
+}
+
 void
 cmd_close(struct session *s, struct args *a)
 {
+	enum store_err e = STORE_OK;
+
 	if (!cmd_args_end(s, a))
 		return;
+	/* CLOSE expunges \Deleted messages silently, unless read-only
+	 * (RFC 3501 §6.4.2). */
+	if (!s->readonly)
+		e = store_msg_expunge(s->store, s->user, s->selected,
+		    s->mbox_id, NULL, 0, NULL, NULL);
 	select_leave(s);
+	if (e != STORE_OK && e != STORE_ERR_NOTFOUND) {
+		cmd_store_error(s, e);
+		return;
+	}
 	resp_ok(s, "CLOSE completed");
 }
 
@@ -95,5 +376,6 @@ cmd_check(struct session *s, struct args *a)
 {
 	if (!cmd_args_end(s, a))
 		return;
+	select_sync(s, true);
 	resp_ok(s, "CHECK completed");
 }

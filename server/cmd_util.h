@@ -27,4 +27,25 @@ void cmd_bad_args(struct session *s, const char *what);
 bool cmd_mailbox_arg(struct session *s, struct args *a,
     enum mboxname_use use, char *name);
 
+/*
+ * Reports what other sessions (or deliveries) changed in the selected
+ * mailbox since the last report: EXPUNGE (with sequence renumbering),
+ * FETCH FLAGS and EXISTS (RFC 3501 §7.3.1, §7.4.1, §7.4.2). Expunges are
+ * held back when allow_expunge is false (during FETCH, STORE, SEARCH).
+ * Does nothing outside the selected state.
+ */
+void select_sync(struct session *s, bool allow_expunge);
+/* Notes a change this session made and has reported itself (STORE, the
+ * \Seen of FETCH), so that select_sync does not report it again. */
+void select_note_own(struct session *s, uint32_t uid, uint64_t modseq);
+/* Writes the FLAGS list of a message "(\Seen $Work)"; keyword names are
+ * looked up once per command and cached in *kw (free with
+ * select_keywords_free). */
+void select_write_flags(struct session *s, const struct store_msg *m,
+    char ***kw);
+void select_keywords_free(char ***kw);
+/* Removes the message at sequence number seq from the session's map and
+ * sends "* seq EXPUNGE". */
+void select_expunged(struct session *s, uint32_t seq);
+
 #endif

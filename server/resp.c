@@ -80,6 +80,12 @@ resp_end(struct session *s)
 }
 
 void
+resp_add_bytes(struct session *s, const void *p, size_t n)
+{
+	resp_check(s, buf_add(&s->out, p, n));
+}
+
+void
 resp_add_astring(struct session *s, const uint8_t *p, size_t n)
 {
 	resp_check(s, imapstr_astring(&s->out, p, n));

@@ -29,6 +29,8 @@ void resp_untagged(struct session *s, const char *fmt, ...) ATTR_PRINTF(2, 3);
  * CRLF. */
 void resp_begin(struct session *s);
 void resp_add(struct session *s, const char *fmt, ...) ATTR_PRINTF(2, 3);
+/* Raw bytes, as they are (literal contents). */
+void resp_add_bytes(struct session *s, const void *p, size_t n);
 void resp_add_astring(struct session *s, const uint8_t *p, size_t n);
 void resp_add_string(struct session *s, const uint8_t *p, size_t n);
 void resp_add_nstring(struct session *s, const uint8_t *p, size_t n);

@@ -21,6 +21,7 @@
 #include "../lib/xalloc.h"
 #include "../store/store.h"
 #include "cmd.h"
+#include "cmd_util.h"
 #include "parse.h"
 #include "resp.h"
 #include "session.h"
@@ -119,6 +120,8 @@ session_free(struct session **sp)
 		return;
 	store_close(&s->store);
 	xfree(&s->selected);
+	xfree(&s->uids);
+	xfree(&s->own);
 	parse_free(&s->parser);
 	xfree(&s->inbuf);
 	buf_free(&s->out);
@@ -180,6 +183,11 @@ session_count_bad(struct session *s)
 static void
 session_cmd_reset(struct session *s)
 {
+	if (s->cmd_state != NULL && s->cmd_state_free != NULL)
+		s->cmd_state_free(s->cmd_state);
+	s->cmd_state = NULL;
+	s->cmd_state_free = NULL;
+	s->stream_fn = NULL;
 	s->cmd = NULL;
 	s->uid = false;
 	s->cmd_failed = false;
@@ -240,16 +248,48 @@ session_finish_arg(struct session *s)
 }
 
 static void
-session_dispatch(struct session *s)
+session_args(struct session *s, struct args *a)
 {
-	struct args a;
 	size_t i;
 
 	for (i = 0; i < s->nargs; i++)
-		s->args[i].data = s->arena.data + s->args[i].off;
-	a.v = s->args;
-	a.n = s->nargs;
-	a.i = 0;
+		s->args[i].data = s->arena.data == NULL ?
+		    (const uint8_t *)"" : s->arena.data + s->args[i].off;
+	a->v = s->args;
+	a->n = s->nargs;
+	a->i = 0;
+}
+
+/* A literal of a streaming command (APPEND): the handler decides. */
+static void
+session_stream_begin(struct session *s, const struct parse_token *tok)
+{
+	struct args a;
+
+	session_args(s, &a);
+	if (!s->cmd->literal(s, &a, tok->literal_size)) {
+		session_cmd_reject(s);
+		return;
+	}
+	session_add_arg(s, ARG_STREAMED, true);
+	if (!tok->literal_nonsync)
+		resp_continue(s, "Ready for literal data");
+}
+
+static void
+session_dispatch(struct session *s)
+{
+	struct args a;
+
+	session_args(s, &a);
+	/* Other sessions' changes reach the client at every command
+	 * boundary; EXPUNGE waits while sequence numbers are in use
+	 * (RFC 3501 §7.4.1). */
+	if (s->state == SESSION_SELECTED &&
+	    (s->cmd->flags & CMD_F_NOSYNC) == 0)
+		select_sync(s, s->uid || (s->cmd->flags & CMD_F_SEQ) == 0);
+	if (s->closing)
+		return;		/* the mailbox went away: BYE was sent */
 	s->cmd->fn(s, &a);
 	if (s->line_fn != NULL)
 		return;		/* the command goes on with raw lines */
@@ -329,6 +369,10 @@ session_token(struct session *s, const struct parse_token *tok)
 			session_finish_arg(s);
 		break;
 	case PARSE_TOK_LITERAL_BEGIN:
+		if (s->cmd->literal != NULL) {
+			session_stream_begin(s, tok);
+			break;
+		}
 		if (tok->literal_size >= s->cfg->command_max - s->arena.len) {
 			resp_no(s, "TOOBIG", "Literal too big for this command"
 			    " (at most %zu bytes)", s->cfg->command_max);
@@ -340,9 +384,18 @@ session_token(struct session *s, const struct parse_token *tok)
 			resp_continue(s, "Ready for literal data");
 		break;
 	case PARSE_TOK_LITERAL_DATA:
-		(void)session_arena_add(s, tok->data, tok->len);
+		if (s->stream_fn != NULL)
+			s->stream_fn(s, tok->data, tok->len);
+		else
+			(void)session_arena_add(s, tok->data, tok->len);
 		break;
 	case PARSE_TOK_LITERAL_END:
+		if (s->stream_fn != NULL) {
+			s->stream_fn = NULL;
+			s->args[s->nargs - 1].off = s->arena.len;
+			s->args[s->nargs - 1].len = 0;
+			break;
+		}
 		session_finish_arg(s);
 		break;
 	case PARSE_TOK_LIST_OPEN:

@@ -32,6 +32,7 @@ enum arg_type {
 	ARG_STRING,	/* quoted or literal */
 	ARG_LIST_OPEN,
 	ARG_LIST_CLOSE,
+	ARG_STREAMED,	/* a literal whose bytes went to stream_fn */
 };
 
 struct arg {
@@ -41,6 +42,11 @@ struct arg {
 	const uint8_t *data;	/* set at dispatch; NUL-terminated */
 	size_t len;
 };
+
+/* Receives the bytes of a streamed literal (see cmd_literal_fn). */
+typedef void session_data_fn(struct session *s, const uint8_t *p, size_t n);
+/* Releases a command's private state (cmd_state) when the command ends. */
+typedef void session_state_free_fn(void *state);
 
 /* Called with each raw line sent after a continuation request (the SASL
  * exchange, IDLE's DONE). The line excludes CRLF. */
@@ -74,6 +80,10 @@ struct session {
 	struct arg *args;
 	size_t nargs, argcap;
 
+	session_data_fn *stream_fn;	/* set while a literal streams */
+	void *cmd_state;		/* the command's own state */
+	session_state_free_fn *cmd_state_free;
+
 	session_line_fn *line_fn;	/* raw continuation line handler */
 	struct buf line;
 	bool line_skip;		/* the raw line is too long: drop it */
@@ -82,6 +92,16 @@ struct session {
 	struct store *store;
 	char *selected;		/* name of the selected mailbox */
 	bool readonly;		/* EXAMINE */
+	uint32_t mbox_id;	/* the selected mailbox's store id */
+	uint64_t modseq;	/* changes up to this MODSEQ are reported */
+	uint32_t *uids;		/* sequence number n is uids[n - 1] */
+	size_t nuids, capuids;
+	uint32_t first_recent;	/* UIDs from here are \Recent here */
+	struct session_own {	/* our own changes, not to be echoed */
+		uint32_t uid;
+		uint64_t modseq;
+	} *own;
+	size_t nown, capown;
 	unsigned auth_failures;
 	unsigned bad_commands;
 	bool closing;		/* BYE sent; end after flushing */

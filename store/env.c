@@ -194,7 +194,9 @@ store_db_open(struct store *st, DB **db_r, const char *file)
 static void
 store_env_close(struct store *st)
 {
-	DB **dbs[] = { &st->mailboxes, &st->subscriptions, &st->counters };
+	DB **dbs[] = { &st->mailboxes, &st->subscriptions, &st->counters,
+	    &st->messages, &st->by_modseq, &st->expunged, &st->bodies,
+	    &st->body_refs, &st->keywords };
 	size_t i;
 	int ret;
 
@@ -233,10 +235,13 @@ store_register_mode(const struct store *st)
 static enum store_err
 store_env_open(struct store *st)
 {
-	DB **dbs[] = { &st->mailboxes, &st->subscriptions, &st->counters };
-	/* next: messages, by_modseq, expunged, bodies, mime */
+	DB **dbs[] = { &st->mailboxes, &st->subscriptions, &st->counters,
+	    &st->messages, &st->by_modseq, &st->expunged, &st->bodies,
+	    &st->body_refs, &st->keywords };
+	/* next: mime */
 	static const char *const files[] = { "mailboxes.db",
-	    "subscriptions.db", "counters.db" };
+	    "subscriptions.db", "counters.db", "messages.db", "by_modseq.db",
+	    "expunged.db", "bodies.db", "body_refs.db", "keywords.db" };
 	DB_ENV *env;
 	size_t i;
 	int ret;

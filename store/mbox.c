@@ -7,6 +7,8 @@
  *   1..4   id            5..8  uidvalidity   9..12 uidnext
  *   13..20 highestmodseq 21..24 messages    25..28 unseen
  *   29..32 recent        33..36 flags
+ * version 2 appends:
+ *   37..40 recent_uid (the \Recent mark; version 1 records read as 1)
  * A later version appends fields; a reader accepts any longer record.
  *
  * Invariant kept by every write here: every superior of a mailbox exists
@@ -20,8 +22,9 @@
 #include "../lib/log.h"
 #include "store_int.h"
 
-#define MBOX_REC_VERSION	1
-#define MBOX_REC_LEN		37
+#define MBOX_REC_VERSION	2
+#define MBOX_REC_LEN_V1		37
+#define MBOX_REC_LEN		41
 #define MBOX_REC_BUFSIZE	256	/* room for records of later versions */
 #define MBOX_SPECIAL_USE	(STORE_MBOX_DRAFTS | STORE_MBOX_SENT | \
 	STORE_MBOX_TRASH | STORE_MBOX_JUNK | STORE_MBOX_ARCHIVE)
@@ -41,12 +44,14 @@ mbox_pack(const struct store_mbox *mb, uint8_t *p)
 	store_be_put32(p + 25, mb->unseen);
 	store_be_put32(p + 29, mb->recent);
 	store_be_put32(p + 33, mb->flags);
+	store_be_put32(p + 37, mb->recent_uid);
 }
 
 static bool
 mbox_unpack(const uint8_t *p, size_t n, struct store_mbox *mb)
 {
-	if (n < MBOX_REC_LEN || p[0] < MBOX_REC_VERSION)
+	if (n < MBOX_REC_LEN_V1 || p[0] < 1 ||
+	    (p[0] >= 2 && n < MBOX_REC_LEN))
 		return false;
 	mb->id = store_be_get32(p + 1);
 	mb->uidvalidity = store_be_get32(p + 5);
@@ -56,6 +61,7 @@ mbox_unpack(const uint8_t *p, size_t n, struct store_mbox *mb)
 	mb->unseen = store_be_get32(p + 25);
 	mb->recent = store_be_get32(p + 29);
 	mb->flags = store_be_get32(p + 33);
+	mb->recent_uid = p[0] >= 2 ? store_be_get32(p + 37) : 1;
 	return true;
 }
 
@@ -130,16 +136,29 @@ mbox_remove_key(struct store *st, DB_TXN *txn, struct store_key *k)
 	return ret == 0 ? STORE_OK : store_dberr(st, ret, "mailbox del");
 }
 
+enum store_err
+store_mbox_rec_read(struct store *st, DB_TXN *txn, struct store_key *k,
+    struct store_mbox *mb, bool *found_r)
+{
+	return mbox_read(st, txn, k, mb, found_r);
+}
+
+enum store_err
+store_mbox_rec_write(struct store *st, DB_TXN *txn, struct store_key *k,
+    const struct store_mbox *mb)
+{
+	return mbox_write(st, txn, k, mb);
+}
+
 /*
  * Removes everything hanging off a mailbox's id (messages, their index
- * entries, the expunge log, unshared bodies). The one place DELETE, the
- * placeholder conversion and user removal go through; the messages
- * databases hook in here. Nothing to do until they exist.
+ * entries, the expunge log, keywords, unshared bodies). The one place
+ * DELETE, the placeholder conversion and user removal go through.
  */
 static enum store_err
 mbox_purge_messages(struct store *st, DB_TXN *txn, const struct store_mbox *mb)
 {
-	return STORE_OK;
+	return store_msg_purge(st, txn, mb->id);
 }
 
 /* A fresh, empty, selectable mailbox with a new id and UIDVALIDITY. */
@@ -159,6 +178,7 @@ mbox_new(struct store *st, DB_TXN *txn, uint32_t flags, struct store_mbox *mb)
 	mb->id = (uint32_t)id;
 	mb->uidvalidity = (uint32_t)uidvalidity;
 	mb->uidnext = 1;
+	mb->recent_uid = 1;
 	mb->highestmodseq = 1;	/* RFC 7162: mod-sequences are positive */
 	mb->flags = flags & MBOX_SPECIAL_USE;
 	return STORE_OK;

@@ -22,6 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../lib/buf.h"
 #include "../lib/compat.h"
 
 #define STORE_NAME_MAX	1024
@@ -75,8 +76,9 @@ struct store_mbox {
 	uint64_t highestmodseq;
 	uint32_t messages;
 	uint32_t unseen;
-	uint32_t recent;
+	uint32_t recent;	/* messages with uid >= recent_uid */
 	uint32_t flags;		/* STORE_MBOX_* */
+	uint32_t recent_uid;	/* first UID not yet claimed as \Recent */
 };
 
 /*
@@ -138,6 +140,163 @@ enum store_err store_sub_set(struct store *st, const char *user,
 typedef int store_sub_cb(void *ctx, const char *name);
 enum store_err store_sub_list(struct store *st, const char *user,
     store_sub_cb *cb, void *ctx) ATTR_WUR;
+
+/* ---- Messages (RFC 3501 §2.3) ----
+ *
+ * A mailbox is named by user and name as above, plus the id the caller
+ * saw when it selected it: when the name now holds another mailbox (it was
+ * deleted, or renamed and re-created), message calls answer
+ * STORE_ERR_NOTFOUND. UIDs are assigned from the mailbox's UIDNEXT, only
+ * ever grow and are never reused; every change to a message takes the
+ * mailbox's next MODSEQ (HIGHESTMODSEQ + 1) in the same transaction.
+ */
+
+/* System flags (RFC 3501 §2.3.2); \Recent is not stored per message. */
+#define STORE_FLAG_SEEN		0x01u
+#define STORE_FLAG_ANSWERED	0x02u
+#define STORE_FLAG_FLAGGED	0x04u
+#define STORE_FLAG_DELETED	0x08u
+#define STORE_FLAG_DRAFT	0x10u
+#define STORE_FLAGS_ALL		0x1fu
+
+/* A mailbox has at most this many distinct keywords (bits in keywords). */
+#define STORE_KEYWORDS_MAX	64
+#define STORE_KEYWORD_LEN_MAX	128
+
+struct store_msg {
+	uint32_t uid;
+	uint32_t flags;		/* STORE_FLAG_* */
+	uint64_t keywords;	/* bit i: the mailbox's keyword i */
+	uint64_t modseq;
+	int64_t internaldate;	/* seconds since the epoch (UTC) */
+	int32_t tzoff;		/* minutes east of UTC, as the client gave it */
+	uint64_t size;		/* RFC822.SIZE: the bytes as stored */
+	uint64_t body_id;	/* the stored bytes, shared by copies */
+};
+
+/*
+ * Appending streams the message: begin, any number of data calls, then
+ * commit (one transaction: body, message record, mailbox counters) or
+ * free without commit (nothing is left behind). Bytes may be spooled to a
+ * temporary file under DATA_DIR/tmp while they arrive; no transaction is
+ * open while the client is still sending.
+ */
+struct store_append;
+enum store_err store_append_begin(struct store *st, uint64_t size,
+    struct store_append **ap_r) ATTR_WUR;
+enum store_err store_append_data(struct store_append *ap, const uint8_t *p,
+    size_t n) ATTR_WUR;
+/*
+ * Stores the message in user's mailbox name (any mailbox of the user, not
+ * only a selected one; mbox_id 0 = whichever holds the name now). The
+ * byte count must equal the size given to begin (else STORE_ERR_INVALID).
+ * Returns the UID and the mailbox's UIDVALIDITY (for RFC 4315 APPENDUID).
+ * STORE_ERR_NOTFOUND for a missing or \Noselect mailbox.
+ */
+enum store_err store_append_commit(struct store_append *ap, const char *user,
+    const char *name, uint32_t mbox_id, uint32_t flags, uint64_t keywords,
+    int64_t internaldate, int32_t tzoff, uint32_t *uid_r,
+    uint32_t *uidvalidity_r) ATTR_WUR;
+/* Releases the append (aborting it if not committed); *ap = NULL. */
+void store_append_free(struct store_append **ap);
+
+/* Keywords of a mailbox: index <-> name, case-insensitive names (RFC 3501
+ * §2.3.2 flag-keyword is an atom). create: assign the next free index
+ * (STORE_ERR_INVALID when all 64 are taken, or the keyword is empty or
+ * longer than STORE_KEYWORD_LEN_MAX). Without create, an unknown keyword
+ * gives STORE_ERR_NOTFOUND too (the mailbox may exist). */
+enum store_err store_keyword_index(struct store *st, const char *user,
+    const char *name, uint32_t mbox_id, const char *keyword, bool create,
+    unsigned *index_r) ATTR_WUR;
+typedef int store_keyword_cb(void *ctx, unsigned index, const char *keyword);
+enum store_err store_keyword_list(struct store *st, const char *user,
+    const char *name, uint32_t mbox_id, store_keyword_cb *cb, void *ctx)
+    ATTR_WUR;
+
+/* Messages with uid >= from_uid in UID order; return nonzero to stop. The
+ * walk costs one cursor pass over the message records only (never
+ * bodies). */
+typedef int store_msg_cb(void *ctx, const struct store_msg *msg);
+enum store_err store_msg_list(struct store *st, const char *user,
+    const char *name, uint32_t mbox_id, uint32_t from_uid, store_msg_cb *cb,
+    void *ctx) ATTR_WUR;
+/* One message; STORE_ERR_NOTFOUND also when no message has that UID. */
+enum store_err store_msg_get(struct store *st, const char *user,
+    const char *name, uint32_t mbox_id, uint32_t uid,
+    struct store_msg *msg_r) ATTR_WUR;
+
+/* Appends bytes [off, off + n) of a stored message to out (fewer at the
+ * end of the message). Reads only those bytes from the store. */
+enum store_err store_body_read(struct store *st, uint64_t body_id,
+    uint64_t off, size_t n, struct buf *out) ATTR_WUR;
+
+enum store_flag_op {
+	STORE_FLAGS_SET,	/* FLAGS */
+	STORE_FLAGS_ADD,	/* +FLAGS */
+	STORE_FLAGS_REMOVE,	/* -FLAGS */
+};
+
+/*
+ * Changes the flags of the given messages (uids ascending; missing UIDs
+ * are skipped) in one transaction. Each message whose flags really change
+ * gets a new MODSEQ; with unchangedsince != 0 (RFC 7162) a message whose
+ * MODSEQ is greater is left alone and reported through cb with
+ * changed = false. cb (may be NULL) sees every message considered, after
+ * the change; changed is false also when the flags were already as asked
+ * (then msg->modseq <= unchangedsince tells it from a conflict).
+ */
+typedef int store_flag_cb(void *ctx, const struct store_msg *msg,
+    bool changed);
+enum store_err store_msg_set_flags(struct store *st, const char *user,
+    const char *name, uint32_t mbox_id, const uint32_t *uids, size_t n,
+    enum store_flag_op op, uint32_t flags, uint64_t keywords,
+    uint64_t unchangedsince, store_flag_cb *cb, void *ctx) ATTR_WUR;
+
+/*
+ * Copies the given messages (uids ascending) into the mailbox dst of the
+ * same user, all or nothing, in one transaction: new UIDs in order, flags
+ * and INTERNALDATE kept (keywords mapped by name), bodies shared (a
+ * reference count, not a second copy). first_uid_r is the first new UID;
+ * the new UIDs are consecutive (RFC 4315 COPYUID). Missing source UIDs are
+ * skipped; *copied_r says how many were copied.
+ */
+enum store_err store_msg_copy(struct store *st, const char *user,
+    const char *name, uint32_t mbox_id, const uint32_t *uids, size_t n,
+    const char *dst, uint32_t *dst_uidvalidity_r, uint32_t *first_uid_r,
+    size_t *copied_r) ATTR_WUR;
+
+/*
+ * Removes messages in one transaction: the given UIDs (ascending) that are
+ * \Deleted, or every \Deleted message when uids is NULL. Each removal is
+ * recorded in the expunged database under the new MODSEQ (for QRESYNC's
+ * VANISHED), bodies lose a reference and go with the last one. cb (may be
+ * NULL) gets each expunged UID in ascending order after the commit.
+ */
+typedef int store_uid_cb(void *ctx, uint32_t uid);
+enum store_err store_msg_expunge(struct store *st, const char *user,
+    const char *name, uint32_t mbox_id, const uint32_t *uids, size_t n,
+    store_uid_cb *cb, void *ctx) ATTR_WUR;
+
+/*
+ * What changed since modseq (exclusive), for the untagged updates of a
+ * session and for CONDSTORE/QRESYNC: messages whose MODSEQ is greater
+ * (from the by_modseq index, not a scan of the mailbox), and UIDs
+ * expunged since then. Either callback may be NULL.
+ */
+enum store_err store_changes(struct store *st, const char *user,
+    const char *name, uint32_t mbox_id, uint64_t modseq,
+    store_msg_cb *changed, store_uid_cb *expunged, void *ctx) ATTR_WUR;
+
+/*
+ * \Recent (RFC 3501 §2.3.2): claims the messages with UIDs at or above the
+ * mailbox's recent mark for the calling session and moves the mark to
+ * UIDNEXT, in one transaction, so each message is recent in exactly one
+ * session. *first_recent_uid_r: the first UID that is recent for the
+ * caller (UIDNEXT if none).
+ */
+enum store_err store_mbox_claim_recent(struct store *st, const char *user,
+    const char *name, uint32_t mbox_id, uint32_t *first_recent_uid_r)
+    ATTR_WUR;
 
 /* Creates INBOX for the user if it does not exist (on every login). */
 enum store_err store_user_init(struct store *st, const char *user) ATTR_WUR;

@@ -25,6 +25,12 @@ struct store {
 	DB *mailboxes;		/* user NUL name -> packed struct store_mbox */
 	DB *subscriptions;	/* user NUL name -> empty */
 	DB *counters;		/* counter name -> u64 big-endian */
+	DB *messages;		/* mbox id, uid -> packed store_msg */
+	DB *by_modseq;		/* mbox id, modseq -> uid */
+	DB *expunged;		/* mbox id, modseq -> uid ranges */
+	DB *bodies;		/* body id, chunk index -> raw bytes */
+	DB *body_refs;		/* body id -> reference count u32 */
+	DB *keywords;		/* mbox id, index u8 -> keyword name */
 	char *home;		/* data_dir/db */
 	struct store_options opt;
 	pid_t pid;		/* the process that opened it */
@@ -150,6 +156,24 @@ enum store_err store_txn_run(struct store *st, enum store_txn_kind kind,
  */
 enum store_err store_counter_next(struct store *st, DB_TXN *txn,
     const char *name, uint64_t floor, uint64_t max, uint64_t *v_r) ATTR_WUR;
+
+struct store_key;
+
+/*
+ * mbox.c: the mailbox record of k inside txn (with DB_RMW when txn is not
+ * NULL); *found_r says whether there was one.
+ */
+enum store_err store_mbox_rec_read(struct store *st, DB_TXN *txn,
+    struct store_key *k, struct store_mbox *mb, bool *found_r) ATTR_WUR;
+enum store_err store_mbox_rec_write(struct store *st, DB_TXN *txn,
+    struct store_key *k, const struct store_mbox *mb) ATTR_WUR;
+
+/*
+ * msg.c: removes every message of mailbox id mbox_id, its index and
+ * expunge-log entries and keywords; bodies lose a reference each.
+ */
+enum store_err store_msg_purge(struct store *st, DB_TXN *txn,
+    uint32_t mbox_id) ATTR_WUR;
 
 /* key.c: big-endian packing, so that btree cursors walk in numeric order. */
 static inline void

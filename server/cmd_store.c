@@ -1,0 +1,271 @@
+/*
+ * cmd_store.c: changing messages of the selected mailbox (selected state):
+ *   STORE and UID STORE (RFC 3501 §6.4.6, §6.4.8),
+ *   COPY and UID COPY (§6.4.7, §6.4.8),
+ *   EXPUNGE (§6.4.3).
+ * In a mailbox opened with EXAMINE they answer NO [READ-ONLY] (COPY reads
+ * only, so it works there).
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "../lib/log.h"
+#include "../lib/xalloc.h"
+#include "cmd.h"
+#include "cmd_util.h"
+#include "flags.h"
+#include "resp.h"
+#include "seqset.h"
+
+/* Reads the sequence set argument and resolves it; answers on false. */
+static bool
+store_refs(struct session *s, struct args *a, struct msgref **refs,
+    size_t *n)
+{
+	struct seqset set;
+	const uint8_t *p;
+	size_t len;
+	const char *why;
+	bool ok;
+
+	if (!args_atom(a, &p, &len) || !seqset_parse(p, len, &set)) {
+		cmd_bad_args(s, "a sequence set");
+		return false;
+	}
+	ok = seqset_refs(s, &set, s->uid, refs, n, &why);
+	seqset_free(&set);
+	if (!ok) {
+		resp_bad(s, "%s", why);
+		session_count_bad(s);
+	}
+	return ok;
+}
+
+static uint32_t *
+store_uids(const struct msgref *refs, size_t n)
+{
+	uint32_t *uids = xreallocarray(NULL, n + 1, sizeof(uint32_t));
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		uids[i] = refs[i].uid;
+	return uids;
+}
+
+struct store_run {
+	struct session *s;
+	bool silent;
+	char **kw;
+};
+
+static int
+store_changed_cb(void *ctx, const struct store_msg *m, bool changed)
+{
+	struct store_run *r = ctx;
+	struct session *s = r->s;
+	size_t lo = 0, hi = s->nuids;
+
+	if (changed)
+		select_note_own(s, m->uid, m->modseq);
+	if (r->silent)
+		return 0;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (s->uids[mid] < m->uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo >= s->nuids || s->uids[lo] != m->uid)
+		return 0;
+	resp_begin(s);
+	resp_add(s, "%zu FETCH (", lo + 1);
+	if (s->uid)
+		resp_add(s, "UID %u ", m->uid);
+	resp_add(s, "FLAGS ");
+	select_write_flags(s, m, &r->kw);
+	resp_add(s, ")");
+	resp_end(s);
+	return 0;
+}
+
+void
+cmd_store(struct session *s, struct args *a)
+{
+	struct msgref *refs = NULL;
+	struct flags_list fl;
+	struct store_run r = { s, false, NULL };
+	enum store_flag_op op;
+	const uint8_t *p;
+	size_t n, len, i;
+	uint64_t keywords = 0;
+	uint32_t *uids = NULL;
+	const char *why, *item;
+	enum store_err e;
+
+	if (!store_refs(s, a, &refs, &n))
+		return;
+	if (!args_atom(a, &p, &len)) {
+		cmd_bad_args(s, "FLAGS, +FLAGS or -FLAGS");
+		goto out;
+	}
+	item = (const char *)p;
+	op = STORE_FLAGS_SET;
+	if (item[0] == '+' || item[0] == '-') {
+		op = item[0] == '+' ? STORE_FLAGS_ADD : STORE_FLAGS_REMOVE;
+		item++;
+	}
+	if (strcasecmp(item, "FLAGS.SILENT") == 0)
+		r.silent = true;
+	else if (strcasecmp(item, "FLAGS") != 0) {
+		cmd_bad_args(s, "FLAGS, +FLAGS or -FLAGS");
+		goto out;
+	}
+	/* The flags come as a list or, RFC 3501 §9 allows, bare. */
+	if (args_peek_list(a)) {
+		if (!flags_parse_list(a, &fl, &why)) {
+			resp_bad(s, "Invalid flags: %s", why);
+			session_count_bad(s);
+			goto out;
+		}
+	} else {
+		struct arg wrapped[STORE_KEYWORDS_MAX + 8];
+		struct args w = { wrapped, 0, 0 };
+
+		wrapped[w.n++] = (struct arg){ .type = ARG_LIST_OPEN };
+		while (!args_end(a) && w.n < N_ELEMENTS(wrapped) - 1)
+			wrapped[w.n++] = a->v[a->i++];
+		wrapped[w.n++] = (struct arg){ .type = ARG_LIST_CLOSE };
+		if (w.n == 2 || !flags_parse_list(&w, &fl, &why)) {
+			resp_bad(s, "Invalid flags: %s", w.n == 2 ?
+			    "expected flags" : why);
+			session_count_bad(s);
+			goto out;
+		}
+	}
+	if (!cmd_args_end(s, a))
+		goto out;
+	if (s->readonly) {
+		resp_no(s, "READ-ONLY", "Mailbox is read-only");
+		goto out;
+	}
+	/* Others' changes first (no EXPUNGE during STORE, §7.4.1). */
+	select_sync(s, s->uid);
+	for (i = 0; i < fl.nkeywords; i++) {
+		unsigned idx;
+
+		e = store_keyword_index(s->store, s->user, s->selected,
+		    s->mbox_id, fl.keywords[i], op != STORE_FLAGS_REMOVE, &idx);
+		if (e == STORE_ERR_NOTFOUND && op == STORE_FLAGS_REMOVE)
+			continue;	/* never used: nothing to remove */
+		if (e == STORE_ERR_INVALID) {
+			resp_no(s, "LIMIT", "Too many keywords in this "
+			    "mailbox");
+			goto out;
+		}
+		if (e != STORE_OK) {
+			cmd_store_error(s, e);
+			goto out;
+		}
+		keywords |= (uint64_t)1 << idx;
+	}
+	uids = store_uids(refs, n);
+	e = n == 0 ? STORE_OK : store_msg_set_flags(s->store, s->user,
+	    s->selected, s->mbox_id, uids, n, op, fl.system, keywords, 0,
+	    store_changed_cb, &r);
+	if (e != STORE_OK)
+		cmd_store_error(s, e);
+	else
+		resp_ok(s, "STORE completed");
+out:
+	select_keywords_free(&r.kw);
+	free(uids);
+	free(refs);
+}
+
+void
+cmd_copy(struct session *s, struct args *a)
+{
+	char dst[STORE_NAME_MAX + 1];
+	struct msgref *refs = NULL;
+	uint32_t *uids = NULL, uidvalidity, first;
+	size_t n, copied = 0;
+	enum store_err e;
+
+	if (!store_refs(s, a, &refs, &n))
+		return;
+	if (!cmd_mailbox_arg(s, a, MBOXNAME_EXISTING, dst) ||
+	    !cmd_args_end(s, a))
+		goto out;
+	uids = store_uids(refs, n);
+	e = n == 0 ? STORE_OK : store_msg_copy(s->store, s->user, s->selected,
+	    s->mbox_id, uids, n, dst, &uidvalidity, &first, &copied);
+	if (e == STORE_ERR_NOTFOUND) {
+		struct store_mbox mb;
+
+		/* Which one is missing: the target, or our own mailbox? */
+		if (store_mbox_get(s->store, s->user, dst, &mb) ==
+		    STORE_ERR_NOTFOUND || (mb.flags & STORE_MBOX_NOSELECT))
+			resp_no(s, "TRYCREATE", "Mailbox does not exist");
+		else
+			cmd_store_error(s, e);
+		goto out;
+	}
+	if (e != STORE_OK) {
+		cmd_store_error(s, e);
+		goto out;
+	}
+	/* A copy into the selected mailbox is news to this session too. */
+	if (strcmp(dst, s->selected) == 0)
+		select_sync(s, false);
+	if (copied < n)
+		resp_no(s, "EXPUNGEISSUED", "Some of the requested messages "
+		    "no longer exist");
+	else
+		resp_ok(s, "COPY completed");
+out:
+	free(uids);
+	free(refs);
+}
+
+static int
+store_expunged_cb(void *ctx, uint32_t uid)
+{
+	struct session *s = ctx;
+	size_t lo = 0, hi = s->nuids;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (s->uids[mid] < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < s->nuids && s->uids[lo] == uid)
+		select_expunged(s, (uint32_t)lo + 1);
+	return 0;
+}
+
+void
+cmd_expunge(struct session *s, struct args *a)
+{
+	enum store_err e;
+
+	if (!cmd_args_end(s, a))
+		return;
+	if (s->readonly) {
+		resp_no(s, "READ-ONLY", "Mailbox is read-only");
+		return;
+	}
+	select_sync(s, true);
+	e = store_msg_expunge(s->store, s->user, s->selected, s->mbox_id,
+	    NULL, 0, store_expunged_cb, s);
+	if (e != STORE_OK) {
+		cmd_store_error(s, e);
+		return;
+	}
+	resp_ok(s, "EXPUNGE completed");
+}

@@ -22,7 +22,7 @@ LIBS	= -ldb-5.3 -lcrypt -lssl -lcrypto
 TESTLIBS = -lcunit
 
 DEPS_DEB = build-essential libssl-dev libdb5.3-dev libcrypt-dev libcunit1-dev \
-	   db5.3-util python3 curl openbsd-inetd valgrind
+	   db5.3-util python3 curl openbsd-inetd mutt tmux
 
 LIB_SRC		= $(wildcard lib/*.c)
 STORE_SRC	= $(wildcard store/*.c)

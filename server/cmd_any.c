@@ -1,8 +1,10 @@
 /*
  * cmd_any.c: commands valid in every state (RFC 3501 §6.1):
- *   CAPABILITY (§6.1.1), NOOP (§6.1.2), LOGOUT (§6.1.3), ID (RFC 2971).
+ *   CAPABILITY (§6.1.1), NOOP (§6.1.2), LOGOUT (§6.1.3), ID (RFC 2971);
+ * and IDLE (RFC 2177), in the authenticated and selected states.
  */
 #include <string.h>
+#include <strings.h>
 
 #include "../lib/log.h"
 #include "cmd.h"
@@ -75,4 +77,31 @@ cmd_id(struct session *s, struct args *a)
 	resp_untagged(s, "ID (\"name\" \"refimapd\" \"version\" \"%s\")",
 	    REFIMAPD_VERSION);
 	resp_ok(s, "ID completed");
+}
+
+static void
+idle_done(struct session *s, const uint8_t *line, size_t n)
+{
+	s->idling = false;
+	if (n == 4 && strncasecmp((const char *)line, "DONE", 4) == 0) {
+		resp_ok(s, "IDLE terminated");
+		return;
+	}
+	resp_bad(s, "Expected DONE to end IDLE");
+	session_count_bad(s);
+}
+
+/*
+ * IDLE: "+ idling", then, while the client is silent, what other sessions
+ * and deliveries change in the selected mailbox reaches it within a second
+ * (session_read wakes up for it). The line DONE ends it.
+ */
+void
+cmd_idle(struct session *s, struct args *a)
+{
+	if (!cmd_args_end(s, a))
+		return;
+	resp_continue(s, "idling");
+	s->idling = true;
+	session_expect_line(s, idle_done);
 }

@@ -180,5 +180,8 @@ cmd_append(struct session *s, struct args *a)
 	 * announced at once. */
 	if (s->state == SESSION_SELECTED && strcmp(name, s->selected) == 0)
 		select_sync(s, false);
-	resp_ok(s, "APPEND completed");
+	/* RFC 4315: the new message's UID, so an offline client can match
+	 * its upload without fetching it back. */
+	resp_tagged(s, "OK", NULL, "[APPENDUID %u %u] APPEND completed",
+	    uidvalidity, uid);
 }

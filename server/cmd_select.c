@@ -25,6 +25,9 @@ select_leave(struct session *s)
 	xfree(&s->selected);
 	xfree(&s->uids);
 	s->nuids = s->capuids = 0;
+	xfree(&s->recent);
+	s->nrecent = s->caprecent = 0;
+	s->recent_reported = 0;
 	s->nown = 0;
 	s->mbox_id = 0;
 	s->modseq = 0;
@@ -40,6 +43,62 @@ select_push_uid(struct session *s, uint32_t uid)
 		s->uids = xreallocarray(s->uids, s->capuids, sizeof(uint32_t));
 	}
 	s->uids[s->nuids++] = uid;
+}
+
+bool
+select_is_recent(const struct session *s, uint32_t uid)
+{
+	size_t lo = 0, hi = s->nrecent;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (uid < s->recent[mid].lo)
+			hi = mid;
+		else if (uid >= s->recent[mid].hi)
+			lo = mid + 1;
+		else
+			return true;
+	}
+	return false;
+}
+
+/* Claims the messages nobody has seen as \Recent yet (none in EXAMINE). */
+static enum store_err
+select_claim_recent(struct session *s, const char *name, uint32_t mbox_id)
+{
+	uint32_t first, end;
+	enum store_err e;
+
+	if (s->readonly)
+		return STORE_OK;
+	e = store_mbox_claim_recent(s->store, s->user, name, mbox_id, &first,
+	    &end);
+	if (e != STORE_OK || first >= end)
+		return e;
+	if (s->nrecent == s->caprecent) {
+		s->caprecent = s->caprecent == 0 ? 4 : s->caprecent * 2;
+		s->recent = xreallocarray(s->recent, s->caprecent,
+		    sizeof(*s->recent));
+	}
+	s->recent[s->nrecent].lo = first;
+	s->recent[s->nrecent].hi = end;
+	s->nrecent++;
+	return STORE_OK;
+}
+
+/* How many messages of the map are \Recent here. */
+static uint32_t
+select_recent_count(const struct session *s)
+{
+	uint32_t n = 0;
+	size_t i;
+
+	if (s->nrecent == 0)
+		return 0;
+	for (i = s->nuids; i > 0 && s->uids[i - 1] >= s->recent[0].lo; i--)
+		n += select_is_recent(s, s->uids[i - 1]);
+	return n;
 }
 
 struct select_load {
@@ -66,9 +125,8 @@ select_open(struct session *s, struct args *a, bool readonly)
 	char name[STORE_NAME_MAX + 1];
 	struct select_load sl = { s, 0 };
 	struct store_mbox mb;
-	uint32_t first_recent, recent = 0;
+	uint32_t recent;
 	enum store_err e;
-	size_t i;
 
 	/* A failed SELECT leaves no mailbox selected (RFC 3501 §6.3.1). */
 	select_leave(s);
@@ -85,19 +143,16 @@ select_open(struct session *s, struct args *a, bool readonly)
 		e = store_msg_list(s->store, s->user, name, mb.id, 1,
 		    select_load_cb, &sl);
 	/* EXAMINE changes nothing, \Recent included (RFC 3501 §6.3.2). */
-	first_recent = mb.uidnext;
-	if (e == STORE_OK && !readonly)
-		e = store_mbox_claim_recent(s->store, s->user, name, mb.id,
-		    &first_recent);
+	s->readonly = readonly;
+	if (e == STORE_OK)
+		e = select_claim_recent(s, name, mb.id);
 	if (e != STORE_OK) {
 		select_leave(s);
 		cmd_store_error(s, e);
 		return;
 	}
-	for (i = s->nuids; i > 0 && s->uids[i - 1] >= first_recent; i--)
-		recent++;
-	if (readonly)
-		recent = mb.recent;
+	recent = readonly ? mb.recent : select_recent_count(s);
+	s->recent_reported = recent;
 	resp_untagged(s, "FLAGS (" SELECT_FLAGS ")");
 	if (readonly)
 		resp_untagged(s, "OK [PERMANENTFLAGS ()] Read-only mailbox");
@@ -113,8 +168,6 @@ select_open(struct session *s, struct args *a, bool readonly)
 	resp_untagged(s, "OK [UIDNEXT %u] Predicted next UID", mb.uidnext);
 	s->selected = xstrdup(name);
 	s->mbox_id = mb.id;
-	s->first_recent = first_recent;
-	s->readonly = readonly;
 	s->state = SESSION_SELECTED;
 	resp_tagged(s, "OK", readonly ? "READ-ONLY" : "READ-WRITE",
 	    "%s completed", readonly ? "EXAMINE" : "SELECT");
@@ -206,7 +259,7 @@ select_write_flags(struct session *s, const struct store_msg *m, char ***kw)
 			sep = " ";
 		}
 	}
-	if (m->uid >= s->first_recent) {
+	if (select_is_recent(s, m->uid)) {
 		resp_add(s, "%s\\Recent", sep);
 		sep = " ";
 	}
@@ -332,8 +385,17 @@ select_sync(struct session *s, bool allow_expunge)
 	} else if (e != STORE_OK) {
 		log_msg(LOG_WARNING, "mailbox sync: %s", store_strerror(e));
 	} else {
-		if (s->nuids != c.old_n)
+		if (s->nuids != c.old_n) {
+			uint32_t recent;
+
 			resp_untagged(s, "%zu EXISTS", s->nuids);
+			if (select_claim_recent(s, s->selected, s->mbox_id) ==
+			    STORE_OK && (recent = select_recent_count(s)) !=
+			    s->recent_reported) {
+				resp_untagged(s, "%u RECENT", recent);
+				s->recent_reported = recent;
+			}
+		}
 		/* Held-back expunges are read again next time. */
 		if (!c.held_back)
 			s->modseq = c.top;

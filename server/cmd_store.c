@@ -220,11 +220,23 @@ cmd_copy(struct session *s, struct args *a)
 	/* A copy into the selected mailbox is news to this session too. */
 	if (strcmp(dst, s->selected) == 0)
 		select_sync(s, false);
-	if (copied < n)
+	if (copied < n) {
 		resp_no(s, "EXPUNGEISSUED", "Some of the requested messages "
 		    "no longer exist");
-	else
+	} else if (n == 0) {
 		resp_ok(s, "COPY completed");
+	} else {
+		/* RFC 4315 COPYUID: the new UIDs are consecutive. */
+		struct buf src = BUF_INITIALIZER(SIZE_MAX);
+
+		if (seqset_format(&src, uids, n) == 0)
+			resp_tagged(s, "OK", NULL, "[COPYUID %u %s %u:%u] "
+			    "COPY completed", uidvalidity, buf_cstr(&src), first,
+			    first + (uint32_t)(n - 1));
+		else
+			resp_ok(s, "COPY completed");
+		buf_free(&src);
+	}
 out:
 	free(uids);
 	free(refs);
@@ -249,20 +261,40 @@ store_expunged_cb(void *ctx, uint32_t uid)
 	return 0;
 }
 
+/* EXPUNGE (RFC 3501 §6.4.3) and UID EXPUNGE set (RFC 4315 §2.1), which
+ * removes only the \Deleted messages among the given UIDs. */
 void
 cmd_expunge(struct session *s, struct args *a)
 {
+	struct msgref *refs = NULL;
+	uint32_t *uids = NULL;
+	size_t n = 0;
 	enum store_err e;
 
-	if (!cmd_args_end(s, a))
+	if (s->uid && !store_refs(s, a, &refs, &n))
 		return;
+	if (!cmd_args_end(s, a)) {
+		free(refs);
+		return;
+	}
+	if (s->uid) {
+		uids = store_uids(refs, n);
+		free(refs);
+		if (n == 0) {
+			free(uids);
+			resp_ok(s, "EXPUNGE completed");
+			return;
+		}
+	}
 	if (s->readonly) {
+		free(uids);
 		resp_no(s, "READ-ONLY", "Mailbox is read-only");
 		return;
 	}
 	select_sync(s, true);
 	e = store_msg_expunge(s->store, s->user, s->selected, s->mbox_id,
-	    NULL, 0, store_expunged_cb, s);
+	    uids, n, store_expunged_cb, s);
+	free(uids);
 	if (e != STORE_OK) {
 		cmd_store_error(s, e);
 		return;

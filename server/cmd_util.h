@@ -35,6 +35,8 @@ bool cmd_mailbox_arg(struct session *s, struct args *a,
  * Does nothing outside the selected state.
  */
 void select_sync(struct session *s, bool allow_expunge);
+/* True if the message is \Recent in this session (RFC 3501 §2.3.2). */
+bool select_is_recent(const struct session *s, uint32_t uid);
 /* Notes a change this session made and has reported itself (STORE, the
  * \Seen of FETCH), so that select_sync does not report it again. */
 void select_note_own(struct session *s, uint32_t uid, uint64_t modseq);

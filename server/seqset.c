@@ -207,3 +207,23 @@ seqset_refs(const struct session *s, struct seqset *set, bool uid,
 	*n_r = n;
 	return true;
 }
+
+int
+seqset_format(struct buf *out, const uint32_t *uids, size_t n)
+{
+	size_t i = 0;
+
+	while (i < n) {
+		size_t j = i;
+
+		while (j + 1 < n && uids[j + 1] == uids[j] + 1)
+			j++;
+		if (i > 0 && buf_addc(out, ',') < 0)
+			return -1;
+		if (j == i ? buf_addf(out, "%u", uids[i]) < 0 :
+		    buf_addf(out, "%u:%u", uids[i], uids[j]) < 0)
+			return -1;
+		i = j + 1;
+	}
+	return 0;
+}

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../lib/buf.h"
 #include "session.h"
 
 #define SEQSET_STAR	UINT32_MAX	/* "*" before it is resolved */
@@ -53,5 +54,8 @@ struct msgref {
  */
 bool seqset_refs(const struct session *s, struct seqset *set, bool uid,
     struct msgref **refs_r, size_t *n_r, const char **why_r);
+
+/* Writes ascending UIDs as a compact set ("1:3,5") into out. */
+int seqset_format(struct buf *out, const uint32_t *uids, size_t n) ATTR_WUR;
 
 #endif

@@ -122,6 +122,7 @@ session_free(struct session **sp)
 	xfree(&s->selected);
 	xfree(&s->uids);
 	xfree(&s->own);
+	xfree(&s->recent);
 	parse_free(&s->parser);
 	xfree(&s->inbuf);
 	buf_free(&s->out);
@@ -139,16 +140,14 @@ session_free(struct session **sp)
 const char *
 session_capabilities(const struct session *s)
 {
-	static const char base[] =
-	    "IMAP4rev1 LITERAL+ ID NAMESPACE CHILDREN UNSELECT";
+#define SESSION_CAPS \
+	"IMAP4rev1 LITERAL+ ID IDLE NAMESPACE CHILDREN UNSELECT UIDPLUS"
 
 	if (s->state != SESSION_NOTAUTH)
-		return base;
+		return SESSION_CAPS;
 	if (s->peer.local || s->cfg->allow_plaintext)
-		return "IMAP4rev1 LITERAL+ ID NAMESPACE CHILDREN UNSELECT "
-		    "SASL-IR AUTH=PLAIN";
-	return "IMAP4rev1 LITERAL+ ID NAMESPACE CHILDREN UNSELECT "
-	    "LOGINDISABLED";
+		return SESSION_CAPS " SASL-IR AUTH=PLAIN";
+	return SESSION_CAPS " LOGINDISABLED";
 }
 
 void
@@ -493,20 +492,34 @@ session_process_input(struct session *s)
 	}
 }
 
-/* Waits for input. 1: bytes read, 0: EOF or closed, -1: error/timeout. */
+static time_t
+session_now(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec;
+}
+
+/*
+ * Waits for input. 1: bytes read, 0: EOF or closed, -1: error, timeout or
+ * shutdown. While IDLE (RFC 2177) it wakes every second to report what
+ * other sessions changed.
+ */
 static int
 session_read(struct session *s)
 {
 	struct pollfd pfd;
-	struct timespec ts;
+	time_t limit, start = session_now();
 	ssize_t n;
 
-	ts.tv_sec = s->state == SESSION_NOTAUTH ?
-	    s->cfg->idle_timeout_preauth : s->cfg->idle_timeout;
-	ts.tv_nsec = 0;
+	limit = s->state == SESSION_NOTAUTH ? s->cfg->idle_timeout_preauth :
+	    s->cfg->idle_timeout;
 	pfd.fd = s->fd_in;
 	pfd.events = POLLIN;
 	for (;;) {
+		time_t left = limit - (session_now() - start);
+		struct timespec ts;
 		int r;
 
 		if (session_shutdown) {
@@ -514,6 +527,13 @@ session_read(struct session *s)
 			log_msg(LOG_INFO, "disconnected: server shutdown");
 			return -1;
 		}
+		if (left <= 0) {
+			resp_untagged(s, "BYE Autologout; idle for too long");
+			log_msg(LOG_INFO, "disconnected: idle timeout");
+			return -1;
+		}
+		ts.tv_sec = s->idling && left > 1 ? 1 : left;
+		ts.tv_nsec = 0;
 		r = ppoll(&pfd, 1, &ts, &session_wait_mask);
 		if (r < 0 && errno == EINTR)
 			continue;
@@ -522,9 +542,12 @@ session_read(struct session *s)
 			return -1;
 		}
 		if (r == 0) {
-			resp_untagged(s, "BYE Autologout; idle for too long");
-			log_msg(LOG_INFO, "disconnected: idle timeout");
-			return -1;
+			if (s->idling) {
+				select_sync(s, true);
+				if (resp_flush(s) < 0 || s->closing)
+					return -1;
+			}
+			continue;
 		}
 		n = read(s->fd_in, s->inbuf, s->insize);
 		if (n < 0 && (errno == EINTR || errno == EAGAIN))

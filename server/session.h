@@ -96,7 +96,11 @@ struct session {
 	uint64_t modseq;	/* changes up to this MODSEQ are reported */
 	uint32_t *uids;		/* sequence number n is uids[n - 1] */
 	size_t nuids, capuids;
-	uint32_t first_recent;	/* UIDs from here are \Recent here */
+	struct session_range {	/* UIDs [lo, hi) that are \Recent here */
+		uint32_t lo, hi;
+	} *recent;
+	size_t nrecent, caprecent;
+	uint32_t recent_reported;	/* the last RECENT count sent */
 	struct session_own {	/* our own changes, not to be echoed */
 		uint32_t uid;
 		uint64_t modseq;
@@ -105,6 +109,7 @@ struct session {
 	unsigned auth_failures;
 	unsigned bad_commands;
 	bool closing;		/* BYE sent; end after flushing */
+	bool idling;		/* in IDLE, waiting for DONE */
 };
 
 struct session *session_new(int fd_in, int fd_out, const struct config *cfg,

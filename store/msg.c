@@ -1492,6 +1492,7 @@ store_changes(struct store *st, const char *user, const char *name,
 struct msg_recent_ctx {
 	struct msg_target t;
 	uint32_t first;
+	uint32_t end;
 };
 
 static enum store_err
@@ -1504,6 +1505,7 @@ msg_recent_fn(struct store *st, DB_TXN *txn, void *ctx)
 	if ((e = msg_mbox(st, txn, &r->t, &mb)) != STORE_OK)
 		return e;
 	r->first = mb.recent_uid < mb.uidnext ? mb.recent_uid : mb.uidnext;
+	r->end = mb.uidnext;
 	if (mb.recent_uid == mb.uidnext && mb.recent == 0)
 		return STORE_OK;
 	mb.recent_uid = mb.uidnext;
@@ -1513,7 +1515,7 @@ msg_recent_fn(struct store *st, DB_TXN *txn, void *ctx)
 
 enum store_err
 store_mbox_claim_recent(struct store *st, const char *user, const char *name,
-    uint32_t mbox_id, uint32_t *first_recent_uid_r)
+    uint32_t mbox_id, uint32_t *first_recent_uid_r, uint32_t *end_r)
 {
 	struct msg_recent_ctx r;
 	enum store_err e;
@@ -1521,8 +1523,11 @@ store_mbox_claim_recent(struct store *st, const char *user, const char *name,
 	if ((e = msg_target_init(&r.t, user, name, mbox_id)) != STORE_OK)
 		return e;
 	if ((e = store_txn_run(st, STORE_TXN_WRITE, msg_recent_fn, &r)) ==
-	    STORE_OK)
+	    STORE_OK) {
 		*first_recent_uid_r = r.first;
+		if (end_r != NULL)
+			*end_r = r.end;
+	}
 	return e;
 }
 

@@ -291,12 +291,12 @@ enum store_err store_changes(struct store *st, const char *user,
  * \Recent (RFC 3501 §2.3.2): claims the messages with UIDs at or above the
  * mailbox's recent mark for the calling session and moves the mark to
  * UIDNEXT, in one transaction, so each message is recent in exactly one
- * session. *first_recent_uid_r: the first UID that is recent for the
- * caller (UIDNEXT if none).
+ * session. The caller's claim is the UIDs in [*first_recent_uid_r,
+ * *end_r) (empty when they are equal); end_r may be NULL.
  */
 enum store_err store_mbox_claim_recent(struct store *st, const char *user,
-    const char *name, uint32_t mbox_id, uint32_t *first_recent_uid_r)
-    ATTR_WUR;
+    const char *name, uint32_t mbox_id, uint32_t *first_recent_uid_r,
+    uint32_t *end_r) ATTR_WUR;
 
 /* Creates INBOX for the user if it does not exist (on every login). */
 enum store_err store_user_init(struct store *st, const char *user) ATTR_WUR;

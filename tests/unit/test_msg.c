@@ -969,31 +969,31 @@ void test_msg_claim_recent(void)
 	uint32_t id, first = 0;
 	struct store *st = open_fresh(dir, sizeof(dir), &id);
 
-	CU_ASSERT_EQUAL(store_mbox_claim_recent(st, U, "INBOX", id, &first),
+	CU_ASSERT_EQUAL(store_mbox_claim_recent(st, U, "INBOX", id, &first, NULL),
 	    STORE_OK);
 	CU_ASSERT_EQUAL(first, 1);	/* none: UIDNEXT */
 	append_text(st, "INBOX", "a", 0);
 	append_text(st, "INBOX", "b", 0);
 	CU_ASSERT_EQUAL(mbox(st, "INBOX").recent, 2);
-	CU_ASSERT_EQUAL(store_mbox_claim_recent(st, U, "INBOX", id, &first),
+	CU_ASSERT_EQUAL(store_mbox_claim_recent(st, U, "INBOX", id, &first, NULL),
 	    STORE_OK);
 	CU_ASSERT_EQUAL(first, 1);
 	CU_ASSERT_EQUAL(mbox(st, "INBOX").recent, 0);
 	CU_ASSERT_EQUAL(mbox(st, "INBOX").recent_uid, 3);
 	/* A second session gets none of them. */
-	CU_ASSERT_EQUAL(store_mbox_claim_recent(st, U, "INBOX", id, &first),
+	CU_ASSERT_EQUAL(store_mbox_claim_recent(st, U, "INBOX", id, &first, NULL),
 	    STORE_OK);
 	CU_ASSERT_EQUAL(first, 3);
 	append_text(st, "INBOX", "c", 0);
 	CU_ASSERT_EQUAL(mbox(st, "INBOX").recent, 1);
-	CU_ASSERT_EQUAL(store_mbox_claim_recent(st, U, "INBOX", id, &first),
+	CU_ASSERT_EQUAL(store_mbox_claim_recent(st, U, "INBOX", id, &first, NULL),
 	    STORE_OK);
 	CU_ASSERT_EQUAL(first, 3);
-	CU_ASSERT_EQUAL(store_mbox_claim_recent(st, U, "INBOX", id, &first),
+	CU_ASSERT_EQUAL(store_mbox_claim_recent(st, U, "INBOX", id, &first, NULL),
 	    STORE_OK);
 	CU_ASSERT_EQUAL(first, 4);
 	CU_ASSERT_EQUAL(store_mbox_claim_recent(st, U, "INBOX", id + 1,
-	    &first), STORE_ERR_NOTFOUND);
+	    &first, NULL), STORE_ERR_NOTFOUND);
 	store_close(&st);
 }
 
@@ -1110,7 +1110,7 @@ void test_msg_id_mismatch(void)
 	    &uidv, &first, &copied), STORE_ERR_NOTFOUND);
 	CU_ASSERT_EQUAL(store_keyword_index(st, U, "a", a.id, "k", true,
 	    &kw), STORE_ERR_NOTFOUND);
-	CU_ASSERT_EQUAL(store_mbox_claim_recent(st, U, "a", a.id, &rec),
+	CU_ASSERT_EQUAL(store_mbox_claim_recent(st, U, "a", a.id, &rec, NULL),
 	    STORE_ERR_NOTFOUND);
 	CU_ASSERT_EQUAL(store_changes(st, U, "a", a.id, 0, coll_msg, NULL,
 	    &c), STORE_ERR_NOTFOUND);

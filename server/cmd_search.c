@@ -1,0 +1,254 @@
+/*
+ * cmd_search.c: SEARCH and UID SEARCH (RFC 3501 §6.4.4, §6.4.8; the
+ * SEARCH response §7.2.5): selected state only.
+ *
+ * The program (search.c) is parsed first; then the message records are
+ * walked once. Keys that need no header are decided in the walk itself;
+ * when the program has header keys, the records are collected and the
+ * header of a message is read only when the answer still depends on it.
+ * BODY and TEXT need MIME decoding and are answered NO [CANNOT] for now.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "../lib/imapstr.h"
+#include "../lib/xalloc.h"
+#include "cmd.h"
+#include "cmd_util.h"
+#include "msgpart.h"
+#include "resp.h"
+#include "search.h"
+#include "seqset.h"
+
+/* ---- The command ---- */
+
+/* A record kept for evaluation after the walk. */
+struct search_item {
+	struct store_msg rec;
+	uint32_t seq;
+};
+
+struct search_walk {
+	struct session *s;
+	struct search_program *prog;
+	size_t k;		/* next index into s->uids */
+	bool collect;		/* keep records, match after the walk */
+	struct search_item *items;
+	size_t nitems, capitems;
+	uint32_t *out;		/* matches: sequence numbers or UIDs */
+	size_t nout, capout;
+};
+
+static void
+search_out(struct search_walk *w, uint32_t seq, uint32_t uid)
+{
+	if (w->nout == w->capout) {
+		w->capout = w->capout == 0 ? 64 : w->capout * 2;
+		w->out = xreallocarray(w->out, w->capout, sizeof(*w->out));
+	}
+	w->out[w->nout++] = w->s->uid ? uid : seq;
+}
+
+static int
+search_walk_cb(void *ctx, const struct store_msg *msg)
+{
+	struct search_walk *w = ctx;
+	struct session *s = w->s;
+	struct search_msg m;
+
+	/* Both are in UID order: a UID the session does not know yet is
+	 * skipped, and so is a known one the store no longer has (an
+	 * expunge held back during SEARCH, RFC 3501 §7.4.1). */
+	while (w->k < s->nuids && s->uids[w->k] < msg->uid)
+		w->k++;
+	if (w->k == s->nuids)
+		return 1;
+	if (s->uids[w->k] != msg->uid)
+		return 0;
+	w->k++;
+	if (w->collect) {
+		if (w->nitems == w->capitems) {
+			w->capitems = w->capitems == 0 ? 64 : w->capitems * 2;
+			w->items = xreallocarray(w->items, w->capitems,
+			    sizeof(*w->items));
+		}
+		w->items[w->nitems].rec = *msg;
+		w->items[w->nitems].seq = (uint32_t)w->k;
+		w->nitems++;
+		return 0;
+	}
+	m.rec = msg;
+	m.seq = (uint32_t)w->k;
+	m.recent = select_is_recent(s, msg->uid);
+	if (search_match(w->prog, &m, NULL, NULL))
+		search_out(w, m.seq, msg->uid);
+	return 0;
+}
+
+/* Reads the header of one message once, on first demand. */
+struct search_hdr {
+	struct session *s;
+	const struct store_msg *rec;
+	struct buf buf;
+	enum store_err err;
+};
+
+static bool
+search_hdr_cb(void *ctx, const uint8_t **p_r, size_t *n_r)
+{
+	struct search_hdr *h = ctx;
+	enum store_err e;
+
+	buf_reset(&h->buf);
+	e = msgpart_header(h->s->store, h->rec, &h->buf);
+	if (e != STORE_OK) {
+		if (h->err == STORE_OK)
+			h->err = e;
+		return false;
+	}
+	*p_r = h->buf.data;
+	*n_r = h->buf.len;
+	return true;
+}
+
+struct search_kwtab {
+	char *names[STORE_KEYWORDS_MAX];
+};
+
+static int
+search_kwtab_add(void *ctx, unsigned index, const char *keyword)
+{
+	struct search_kwtab *t = ctx;
+
+	if (index < STORE_KEYWORDS_MAX && t->names[index] == NULL)
+		t->names[index] = xstrdup(keyword);
+	return 0;
+}
+
+static int
+search_kwtab_find(void *ctx, const char *keyword)
+{
+	struct search_kwtab *t = ctx;
+	int i;
+
+	for (i = 0; i < STORE_KEYWORDS_MAX; i++) {
+		if (t->names[i] != NULL &&
+		    strcasecmp(t->names[i], keyword) == 0)
+			return i;
+	}
+	return -1;
+}
+
+/* Gives KEYWORD keys their bits from the mailbox's keyword table. */
+static enum store_err
+search_keywords(struct session *s, struct search_program *prog)
+{
+	struct search_kwtab t;
+	enum store_err e;
+	int i;
+
+	memset(&t, 0, sizeof(t));
+	e = store_keyword_list(s->store, s->user, s->selected, s->mbox_id,
+	    search_kwtab_add, &t);
+	if (e == STORE_OK)
+		search_resolve_keywords(prog, search_kwtab_find, &t);
+	for (i = 0; i < STORE_KEYWORDS_MAX; i++)
+		free(t.names[i]);
+	return e;
+}
+
+/* Walks the mailbox once; fills w->out. */
+static enum store_err
+search_run(struct session *s, struct search_program *prog,
+    struct search_walk *w)
+{
+	struct search_hdr h;
+	uint32_t min_seq, min_uid, from;
+	enum store_err e;
+	size_t i;
+
+	search_prepare(prog, (uint32_t)s->nuids,
+	    s->nuids > 0 ? s->uids[s->nuids - 1] : 0);
+	search_bounds(prog, &min_seq, &min_uid);
+	if (s->nuids == 0 || min_seq > s->nuids)
+		return STORE_OK;
+	from = s->uids[min_seq - 1];
+	if (min_uid > from)
+		from = min_uid;
+	w->collect = search_needs_header(prog);
+	e = store_msg_list(s->store, s->user, s->selected, s->mbox_id, from,
+	    search_walk_cb, w);
+	if (e != STORE_OK || !w->collect)
+		return e;
+	memset(&h, 0, sizeof(h));
+	h.s = s;
+	buf_init(&h.buf, MSGPART_HEADER_MAX + 16384);
+	for (i = 0; i < w->nitems && h.err == STORE_OK; i++) {
+		struct search_msg m;
+
+		m.rec = &w->items[i].rec;
+		m.seq = w->items[i].seq;
+		m.recent = select_is_recent(s, m.rec->uid);
+		h.rec = m.rec;
+		if (search_match(prog, &m, search_hdr_cb, &h))
+			search_out(w, m.seq, m.rec->uid);
+	}
+	buf_free(&h.buf);
+	return h.err;
+}
+
+void
+cmd_search(struct session *s, struct args *a)
+{
+	struct search_program *prog;
+	struct search_walk w;
+	const char *why = "Invalid search program";
+	enum store_err e = STORE_OK;
+	size_t i;
+
+	switch (search_parse(a, &prog, &why)) {
+	case SEARCH_PARSE_OK:
+		break;
+	case SEARCH_PARSE_BAD:
+		resp_bad(s, "%s", why);
+		session_count_bad(s);
+		return;
+	case SEARCH_PARSE_BADCHARSET:
+		resp_no(s, "BADCHARSET (US-ASCII UTF-8)",
+		    "Unsupported charset");
+		return;
+	}
+	if (search_needs_body(prog)) {
+		resp_no(s, "CANNOT", "BODY and TEXT search not supported yet");
+		search_free(&prog);
+		return;
+	}
+	/* No EXPUNGE while sequence numbers are in use (§7.4.1); UID
+	 * SEARCH answers with UIDs, so it may hear of them first. */
+	select_sync(s, s->uid);
+	if (s->state != SESSION_SELECTED || s->closing) {
+		search_free(&prog);
+		return;
+	}
+	memset(&w, 0, sizeof(w));
+	w.s = s;
+	w.prog = prog;
+	if (search_needs_keywords(prog))
+		e = search_keywords(s, prog);
+	if (e == STORE_OK)
+		e = search_run(s, prog, &w);
+	if (e != STORE_OK) {
+		cmd_store_error(s, e);
+	} else {
+		resp_begin(s);
+		resp_add(s, "SEARCH");
+		for (i = 0; i < w.nout; i++)
+			resp_add(s, " %u", w.out[i]);
+		resp_end(s);
+		resp_ok(s, "SEARCH completed");
+	}
+	free(w.items);
+	free(w.out);
+	search_free(&prog);
+}

@@ -35,6 +35,7 @@ static const struct cmd_def cmd_table[] = {
 	{ "LOGIN", NOAUTH, 0, cmd_login, NULL },
 	{ "LOGOUT", ANY, CMD_F_NOSYNC, cmd_logout, NULL },
 	{ "LSUB", AUTHED, 0, cmd_lsub, NULL },
+	{ "MOVE", SEL, CMD_F_UID | CMD_F_SEQ, cmd_move, NULL },
 	{ "NAMESPACE", AUTHED, 0, cmd_namespace, NULL },
 	{ "NOOP", ANY, 0, cmd_noop, NULL },
 	{ "RENAME", AUTHED, 0, cmd_rename, NULL },
@@ -98,6 +99,10 @@ cmd_store_error(struct session *s, enum store_err e)
 	case STORE_ERR_NOSPACE:
 		resp_no(s, "UNAVAILABLE", "Mail store out of space, try "
 		    "again later");
+		return;
+	case STORE_ERR_EXPUNGED:
+		resp_no(s, "EXPUNGEISSUED", "Some of the requested messages "
+		    "no longer exist");
 		return;
 	case STORE_ERR_IO:
 		break;

@@ -52,7 +52,7 @@ cmd_fn cmd_list, cmd_lsub;					/* cmd_list.c */
 cmd_fn cmd_select, cmd_examine, cmd_close, cmd_unselect, cmd_check; /* cmd_select.c */
 cmd_fn cmd_append;						/* cmd_append.c */
 cmd_fn cmd_fetch;						/* cmd_fetch.c */
-cmd_fn cmd_store, cmd_copy, cmd_expunge;			/* cmd_store.c */
+cmd_fn cmd_store, cmd_copy, cmd_move, cmd_expunge;		/* cmd_store.c */
 cmd_fn cmd_search;						/* cmd_search.c */
 cmd_literal_fn cmd_append_literal;
 

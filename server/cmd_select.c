@@ -343,13 +343,13 @@ select_expunged_cb(void *ctx, uint32_t uid)
 	struct session *s = c->s;
 	uint32_t seq;
 
+	seq = select_seq(s, uid);
+	if (seq == 0)
+		return 0;	/* never known here, or already reported */
 	if (!c->allow_expunge) {
 		c->held_back = true;
 		return 0;
 	}
-	seq = select_seq(s, uid);
-	if (seq == 0)
-		return 0;
 	select_expunged(s, seq);
 	if (seq <= c->old_n)
 		c->old_n--;

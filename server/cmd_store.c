@@ -1,8 +1,8 @@
 /*
  * cmd_store.c: changing messages of the selected mailbox (selected state):
  *   STORE and UID STORE (RFC 3501 §6.4.6, §6.4.8),
- *   COPY and UID COPY (§6.4.7, §6.4.8),
- *   EXPUNGE (§6.4.3).
+ *   COPY and UID COPY (§6.4.7, §6.4.8), MOVE and UID MOVE (RFC 6851),
+ *   EXPUNGE (§6.4.3) and UID EXPUNGE (RFC 4315).
  * In a mailbox opened with EXAMINE they answer NO [READ-ONLY] (COPY reads
  * only, so it works there).
  */
@@ -51,6 +51,19 @@ store_uids(const struct msgref *refs, size_t n)
 	for (i = 0; i < n; i++)
 		uids[i] = refs[i].uid;
 	return uids;
+}
+
+/* "COPYUID uidvalidity source-set dest-set" (RFC 4315 §3) into out. */
+static int
+store_copyuid(struct buf *out, uint32_t uidvalidity, const uint32_t *uids,
+    size_t n, uint32_t first)
+{
+	if (buf_addf(out, "COPYUID %u ", uidvalidity) < 0 ||
+	    seqset_format(out, uids, n) < 0)
+		return -1;
+	if (n == 1)
+		return buf_addf(out, " %u", first);
+	return buf_addf(out, " %u:%u", first, first + (uint32_t)(n - 1));
 }
 
 struct store_run {
@@ -227,15 +240,13 @@ cmd_copy(struct session *s, struct args *a)
 		resp_ok(s, "COPY completed");
 	} else {
 		/* RFC 4315 COPYUID: the new UIDs are consecutive. */
-		struct buf src = BUF_INITIALIZER(SIZE_MAX);
+		struct buf code = BUF_INITIALIZER(SIZE_MAX);
 
-		if (seqset_format(&src, uids, n) == 0)
-			resp_tagged(s, "OK", NULL, "[COPYUID %u %s %u:%u] "
-			    "COPY completed", uidvalidity, buf_cstr(&src), first,
-			    first + (uint32_t)(n - 1));
+		if (store_copyuid(&code, uidvalidity, uids, n, first) == 0)
+			resp_tagged(s, "OK", buf_cstr(&code), "COPY completed");
 		else
 			resp_ok(s, "COPY completed");
-		buf_free(&src);
+		buf_free(&code);
 	}
 out:
 	free(uids);
@@ -300,4 +311,65 @@ cmd_expunge(struct session *s, struct args *a)
 		return;
 	}
 	resp_ok(s, "EXPUNGE completed");
+}
+
+/*
+ * MOVE (RFC 6851): copy and expunge in one store transaction; the COPYUID
+ * goes in an untagged OK before the EXPUNGE responses (§4.3).
+ */
+void
+cmd_move(struct session *s, struct args *a)
+{
+	char dst[STORE_NAME_MAX + 1];
+	struct msgref *refs = NULL;
+	uint32_t *uids = NULL, uidvalidity = 0, first = 0;
+	size_t n, i;
+	enum store_err e;
+
+	if (!store_refs(s, a, &refs, &n))
+		return;
+	if (!cmd_mailbox_arg(s, a, MBOXNAME_EXISTING, dst) ||
+	    !cmd_args_end(s, a))
+		goto out;
+	if (s->readonly) {
+		resp_no(s, "READ-ONLY", "Mailbox is read-only");
+		goto out;
+	}
+	if (n == 0) {
+		resp_ok(s, "MOVE completed");
+		goto out;
+	}
+	uids = store_uids(refs, n);
+	e = store_msg_move(s->store, s->user, s->selected, s->mbox_id, uids, n,
+	    dst, &uidvalidity, &first, NULL, NULL);
+	if (e == STORE_ERR_NOTFOUND) {
+		struct store_mbox mb;
+
+		if (store_mbox_get(s->store, s->user, dst, &mb) ==
+		    STORE_ERR_NOTFOUND || (mb.flags & STORE_MBOX_NOSELECT))
+			resp_no(s, "TRYCREATE", "Mailbox does not exist");
+		else
+			cmd_store_error(s, e);
+		goto out;
+	}
+	if (e != STORE_OK) {
+		cmd_store_error(s, e);
+		goto out;
+	}
+	{
+		struct buf code = BUF_INITIALIZER(SIZE_MAX);
+
+		if (store_copyuid(&code, uidvalidity, uids, n, first) == 0)
+			resp_untagged(s, "OK [%s] Moved", buf_cstr(&code));
+		buf_free(&code);
+	}
+	for (i = 0; i < n; i++)
+		(void)store_expunged_cb(s, uids[i]);
+	/* A move into the selected mailbox itself brings new messages. */
+	if (strcmp(dst, s->selected) == 0)
+		select_sync(s, false);
+	resp_ok(s, "MOVE completed");
+out:
+	free(uids);
+	free(refs);
 }

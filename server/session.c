@@ -141,7 +141,7 @@ const char *
 session_capabilities(const struct session *s)
 {
 #define SESSION_CAPS \
-	"IMAP4rev1 LITERAL+ ID IDLE NAMESPACE CHILDREN UNSELECT UIDPLUS"
+	"IMAP4rev1 LITERAL+ ID IDLE NAMESPACE CHILDREN UNSELECT UIDPLUS MOVE"
 
 	if (s->state != SESSION_NOTAUTH)
 		return SESSION_CAPS;

@@ -52,6 +52,8 @@ store_strerror(enum store_err e)
 		return "mail store out of disk space";
 	case STORE_ERR_IO:
 		return "internal mail store error";
+	case STORE_ERR_EXPUNGED:
+		return "message no longer exists";
 	}
 	return "unknown mail store error";
 }

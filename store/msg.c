@@ -1139,7 +1139,7 @@ msg_copy_fn(struct store *st, DB_TXN *txn, void *ctx)
 		    STORE_OK)
 			return e;
 		if (!found)
-			continue;
+			return STORE_ERR_EXPUNGED;	/* all or nothing */
 		if (dmb.uidnext == 0 || dmb.uidnext == UINT32_MAX) {
 			log_msg(LOG_ERR, "store: mailbox %u: UIDs exhausted",
 			    dmb.id);
@@ -1359,6 +1359,103 @@ store_msg_expunge(struct store *st, const char *user, const char *name,
 	}
 	buf_free(&x.gone);
 	buf_free(&x.ranges);
+	return e;
+}
+
+/* ---- move ---- */
+
+struct msg_move_ctx {
+	struct msg_copy_ctx copy;
+	struct msg_expunge_ctx x;
+};
+
+static enum store_err
+msg_move_fn(struct store *st, DB_TXN *txn, void *ctx)
+{
+	struct msg_move_ctx *mv = ctx;
+	struct msg_expunge_ctx *x = &mv->x;
+	struct store_mbox mb;
+	struct store_msg m;
+	uint8_t kb[12];
+	enum store_err e;
+	size_t i;
+	bool found;
+	DBT k, d;
+	int ret;
+
+	buf_reset(&x->gone);
+	buf_reset(&x->ranges);
+	if ((e = msg_copy_fn(st, txn, &mv->copy)) != STORE_OK)
+		return e;
+	if (mv->copy.copied == 0)
+		return STORE_OK;
+	/* Read the source record after the copy: it may be the same
+	 * mailbox. */
+	if ((e = msg_mbox(st, txn, &x->t, &mb)) != STORE_OK)
+		return e;
+	for (i = 0; i < x->n; i++) {
+		if (i > 0 && x->uids[i] <= x->uids[i - 1])
+			continue;
+		if ((e = msg_read(st, txn, mb.id, x->uids[i], &m, &found)) !=
+		    STORE_OK)
+			return e;
+		if (!found)
+			return STORE_ERR_EXPUNGED;
+		if (buf_add(&x->gone, &m, sizeof(m)) < 0)
+			return STORE_ERR_IO;
+		if ((e = msg_remove(st, txn, &mb, &m)) != STORE_OK ||
+		    (e = msg_add_range(&x->ranges, m.uid)) != STORE_OK)
+			return e;
+	}
+	mb.highestmodseq++;
+	msg_modseq_key(kb, mb.id, mb.highestmodseq);
+	msg_dbt(&k, kb, sizeof(kb));
+	msg_dbt(&d, x->ranges.data, x->ranges.len);
+	if ((ret = store_db_put(st, st->expunged, txn, &k, &d, 0)) != 0)
+		return store_dberr(st, ret, "expunged put");
+	return store_mbox_rec_write(st, txn, &x->t.k, &mb);
+}
+
+enum store_err
+store_msg_move(struct store *st, const char *user, const char *name,
+    uint32_t mbox_id, const uint32_t *uids, size_t n, const char *dst,
+    uint32_t *dst_uidvalidity_r, uint32_t *first_uid_r, store_uid_cb *cb,
+    void *ctx)
+{
+	struct msg_move_ctx *mv;
+	enum store_err e;
+	size_t off;
+
+	mv = xcalloc(1, sizeof(*mv));
+	if ((e = msg_target_init(&mv->copy.src, user, name, mbox_id)) !=
+	    STORE_OK ||
+	    (e = msg_target_init(&mv->copy.dst, user, dst, 0)) != STORE_OK ||
+	    (e = msg_target_init(&mv->x.t, user, name, mbox_id)) != STORE_OK) {
+		xfree(&mv);
+		return e;
+	}
+	mv->copy.uids = uids;
+	mv->copy.n = n;
+	mv->x.uids = uids;
+	mv->x.n = n;
+	buf_init(&mv->x.gone, MSG_COLLECT_MAX);
+	buf_init(&mv->x.ranges, MSG_COLLECT_MAX);
+	e = store_txn_run(st, STORE_TXN_WRITE, msg_move_fn, mv);
+	if (e == STORE_OK) {
+		*dst_uidvalidity_r = mv->copy.uidvalidity;
+		*first_uid_r = mv->copy.first_uid;
+	}
+	for (off = 0; e == STORE_OK && cb != NULL && off < mv->x.gone.len;
+	    off += sizeof(struct store_msg)) {
+		struct store_msg m;
+
+		memcpy(&m, mv->x.gone.data + off, sizeof(m));
+		if (cb(ctx, m.uid) != 0)
+			break;
+	}
+	buf_free(&mv->x.gone);
+	buf_free(&mv->x.ranges);
+	xfree(&mv);
 	return e;
 }
 

@@ -38,6 +38,7 @@ enum store_err {
 	STORE_ERR_TRYAGAIN,	/* deadlock retries exhausted, lock busy (UNAVAILABLE) */
 	STORE_ERR_NOSPACE,	/* disk full (OVERQUOTA / LIMIT) */
 	STORE_ERR_IO,		/* any other failure, logged with detail (SERVERBUG) */
+	STORE_ERR_EXPUNGED,	/* a message asked for is gone (EXPUNGEISSUED) */
 };
 
 /* A short English text for an error (static). */
@@ -257,13 +258,28 @@ enum store_err store_msg_set_flags(struct store *st, const char *user,
  * same user, all or nothing, in one transaction: new UIDs in order, flags
  * and INTERNALDATE kept (keywords mapped by name), bodies shared (a
  * reference count, not a second copy). first_uid_r is the first new UID;
- * the new UIDs are consecutive (RFC 4315 COPYUID). Missing source UIDs are
- * skipped; *copied_r says how many were copied.
+ * the new UIDs are consecutive (RFC 4315 COPYUID). All or nothing
+ * (RFC 3501 §6.4.7): STORE_ERR_EXPUNGED, with nothing copied, if a source
+ * UID is missing; *copied_r says how many were copied.
  */
 enum store_err store_msg_copy(struct store *st, const char *user,
     const char *name, uint32_t mbox_id, const uint32_t *uids, size_t n,
     const char *dst, uint32_t *dst_uidvalidity_r, uint32_t *first_uid_r,
     size_t *copied_r) ATTR_WUR;
+
+typedef int store_uid_cb(void *ctx, uint32_t uid);
+
+/*
+ * RFC 6851 MOVE: store_msg_copy and the removal of the source messages
+ * (whatever their flags) in one transaction, so that no other session
+ * ever sees both or neither. All or nothing: STORE_ERR_EXPUNGED if a
+ * source UID is missing. cb gets each moved source UID in ascending
+ * order after the commit (for the EXPUNGE responses).
+ */
+enum store_err store_msg_move(struct store *st, const char *user,
+    const char *name, uint32_t mbox_id, const uint32_t *uids, size_t n,
+    const char *dst, uint32_t *dst_uidvalidity_r, uint32_t *first_uid_r,
+    store_uid_cb *cb, void *ctx) ATTR_WUR;
 
 /*
  * Removes messages in one transaction: the given UIDs (ascending) that are
@@ -272,7 +288,6 @@ enum store_err store_msg_copy(struct store *st, const char *user,
  * VANISHED), bodies lose a reference and go with the last one. cb (may be
  * NULL) gets each expunged UID in ascending order after the commit.
  */
-typedef int store_uid_cb(void *ctx, uint32_t uid);
 enum store_err store_msg_expunge(struct store *st, const char *user,
     const char *name, uint32_t mbox_id, const uint32_t *uids, size_t n,
     store_uid_cb *cb, void *ctx) ATTR_WUR;

@@ -42,6 +42,7 @@ extern void test_msg_keywords(void);
 extern void test_msg_copy_shares_body(void);
 extern void test_msg_copy_missing_target(void);
 extern void test_msg_expunge(void);
+extern void test_msg_move(void);
 extern void test_msg_changes(void);
 extern void test_msg_claim_recent(void);
 extern void test_msg_delete_mailbox(void);
@@ -758,7 +759,12 @@ void test_msg_copy_shares_body(void)
 	CU_ASSERT_EQUAL(store_msg_set_flags(st, U, "INBOX", id, uids, 1,
 	    STORE_FLAGS_ADD, 0, (uint64_t)1 << kw_src, 0, NULL, NULL),
 	    STORE_OK);
+	/* All or nothing: UID 3 does not exist, so nothing is copied. */
 	CU_ASSERT_EQUAL(store_msg_copy(st, U, "INBOX", id, uids, 3, "dst",
+	    &uidv, &first, &copied), STORE_ERR_EXPUNGED);
+	CU_ASSERT_EQUAL(mbox(st, "dst").messages, 0);
+	CU_ASSERT_EQUAL(mbox(st, "dst").uidnext, 1);
+	CU_ASSERT_EQUAL(store_msg_copy(st, U, "INBOX", id, uids, 2, "dst",
 	    &uidv, &first, &copied), STORE_OK);
 	CU_ASSERT_EQUAL(copied, 2);
 	CU_ASSERT_EQUAL(first, 1);
@@ -1467,5 +1473,60 @@ void test_msg_kill_append(void)
 	CU_ASSERT_EQUAL(uid, mbox(st, "INBOX").uidnext - 1);
 	CU_ASSERT_EQUAL(mbox(st, "INBOX").messages, c->n + 1);
 	xfree(&c);
+	store_close(&st);
+}
+
+static int
+move_uid_cb(void *ctx, uint32_t uid)
+{
+	struct buf *b = ctx;
+
+	return buf_addf(b, "%u ", uid) < 0;
+}
+
+/* MOVE is one transaction: all of it, or none of it. */
+void test_msg_move(void)
+{
+	char dir[512];
+	uint32_t id, uids[3] = { 1, 2, 7 }, uidv = 0, first = 0;
+	struct store *st = open_fresh(dir, sizeof(dir), &id);
+	struct store_mbox src, dst;
+	struct buf gone = BUF_INITIALIZER(256);
+	struct store_msg m;
+	uint64_t body;
+
+	CU_ASSERT_EQUAL(store_mbox_create(st, U, "dst", 0, &dst), STORE_OK);
+	append_text(st, "INBOX", "one", STORE_FLAG_SEEN);
+	append_text(st, "INBOX", "two", 0);
+	append_text(st, "INBOX", "three", 0);
+	body = get(st, "INBOX", 2).body_id;
+	/* UID 7 does not exist: nothing moves. */
+	CU_ASSERT_EQUAL(store_msg_move(st, U, "INBOX", id, uids, 3, "dst",
+	    &uidv, &first, move_uid_cb, &gone), STORE_ERR_EXPUNGED);
+	CU_ASSERT_EQUAL(gone.len, 0);
+	CU_ASSERT_EQUAL(mbox(st, "INBOX").messages, 3);
+	CU_ASSERT_EQUAL(mbox(st, "dst").messages, 0);
+	/* To a missing mailbox: nothing moves either. */
+	CU_ASSERT_EQUAL(store_msg_move(st, U, "INBOX", id, uids, 2, "nope",
+	    &uidv, &first, NULL, NULL), STORE_ERR_NOTFOUND);
+	CU_ASSERT_EQUAL(mbox(st, "INBOX").messages, 3);
+	src = mbox(st, "INBOX");
+	CU_ASSERT_EQUAL(store_msg_move(st, U, "INBOX", id, uids, 2, "dst",
+	    &uidv, &first, move_uid_cb, &gone), STORE_OK);
+	CU_ASSERT_STRING_EQUAL(buf_cstr(&gone), "1 2 ");
+	CU_ASSERT_EQUAL(uidv, dst.uidvalidity);
+	CU_ASSERT_EQUAL(first, 1);
+	dst = mbox(st, "dst");
+	CU_ASSERT_EQUAL(dst.messages, 2);
+	CU_ASSERT_EQUAL(dst.unseen, 1);
+	CU_ASSERT_EQUAL(mbox(st, "INBOX").messages, 1);
+	CU_ASSERT_EQUAL(mbox(st, "INBOX").unseen, 1);
+	CU_ASSERT(mbox(st, "INBOX").highestmodseq > src.highestmodseq);
+	CU_ASSERT_EQUAL(store_msg_get(st, U, "INBOX", id, 1, &m),
+	    STORE_ERR_NOTFOUND);
+	/* The body moved with the message: one reference, same bytes. */
+	CU_ASSERT_EQUAL(get(st, "dst", 2).body_id, body);
+	CU_ASSERT_EQUAL(body_refs(st, body), 1);
+	buf_free(&gone);
 	store_close(&st);
 }

@@ -22,7 +22,7 @@ LIBS	= -ldb-5.3 -lcrypt -lssl -lcrypto
 TESTLIBS = -lcunit
 
 DEPS_DEB = build-essential libssl-dev libdb5.3-dev libcrypt-dev libcunit1-dev \
-	   db5.3-util python3 curl openbsd-inetd mutt tmux
+	   db5.3-util python3 curl openssl openbsd-inetd mutt dovecot-imapd
 
 LIB_SRC		= $(wildcard lib/*.c)
 STORE_SRC	= $(wildcard store/*.c)
@@ -109,6 +109,15 @@ demo: deps all
 	@echo "demo: user demo, password demo, on 127.0.0.1:$(DEMO_PORT) (Ctrl-C stops)"
 	$(O)/refimapd -f -d $(DEMO_DIR) -l 127.0.0.1 -p $(DEMO_PORT)
 
+# Side by side with a private loopback Dovecot (bench/README.md); N=
+# messages (default 10000). Installs dovecot-imapd when run as root.
+bench: deps
+	@command -v dovecot >/dev/null 2>&1 || [ "$$(id -u)" != 0 ] || { \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq dovecot-imapd </dev/null; }
+	$(MAKE) all
+	REFIMAPD_BUILD=$(O) N=$(N) sh bench/run.sh
+
 install: all
 	install -d $(DESTDIR)$(SBINDIR)
 	install -m 755 $(O)/refimapd $(O)/refimapctl $(DESTDIR)$(SBINDIR)/
@@ -119,6 +128,7 @@ uninstall:
 clean:
 	rm -rf build build-asan build-fuzz
 
-.PHONY: all deps unit protocol check check-asan check-nodeps demo install uninstall clean
+.PHONY: all deps unit protocol check check-asan check-nodeps demo install uninstall clean \
+	bench
 
 -include $(shell find $(O) -name '*.d' 2>/dev/null)

@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sysexits.h>
 #include <termios.h>
 #include <unistd.h>
@@ -41,6 +42,7 @@ struct ctl {
 	const char *data_dir;
 	char passwd_path[PATH_MAX];
 	char db_path[PATH_MAX];
+	bool special_use;	/* user add: Drafts, Sent, ... (RFC 6154) */
 };
 
 /* A verb gets the operands that follow its words (argc within range). */
@@ -94,7 +96,8 @@ ctl_usage(FILE *f)
 	size_t i;
 
 	fputs("usage: refimapctl [-c FILE] [-d DATA_DIR] VERB [ARGS]\n"
-	    "  -c FILE      read data_dir from this configuration file\n"
+	    "  -c FILE      read data_dir and special_use_mailboxes from this"
+	    " configuration file\n"
 	    "  -d DATA_DIR  data directory (default " CTL_DEFAULT_DATA_DIR
 	    "; wins over -c)\n"
 	    "verbs:\n", f);
@@ -167,11 +170,12 @@ ctl_trim(char *s)
 
 /*
  * Looks for "data_dir = PATH" in a "key = value" file ('#' comments); the
- * last one counts. Other keys are the server's business and are skipped.
+ * last one counts. "special_use_mailboxes = no" (or false, 0) clears
+ * *special_r. Other keys are the server's business and are skipped.
  * Returns 0 (*dir_r is NULL if the file has none; free it) or an exit code.
  */
 static int
-ctl_config_data_dir(const char *path, char **dir_r)
+ctl_config_data_dir(const char *path, char **dir_r, bool *special_r)
 {
 	FILE *f;
 	char *line = NULL, *s, *eq;
@@ -188,6 +192,12 @@ ctl_config_data_dir(const char *path, char **dir_r)
 		if (*s == '\0' || *s == '#' || (eq = strchr(s, '=')) == NULL)
 			continue;
 		*eq = '\0';
+		if (strcmp(ctl_trim(s), "special_use_mailboxes") == 0) {
+			s = ctl_trim(eq + 1);
+			*special_r = !(strcasecmp(s, "no") == 0 ||
+			    strcasecmp(s, "false") == 0 || strcmp(s, "0") == 0);
+			continue;
+		}
 		if (strcmp(ctl_trim(s), "data_dir") != 0)
 			continue;
 		s = ctl_trim(eq + 1);
@@ -568,7 +578,8 @@ ctl_user_set(struct ctl *ctl, const char *user, bool replace)
 	if (!replace) {
 		if ((ret = ctl_store_open(ctl, &st)) != 0)
 			return ret;
-		e = store_user_init(st, user);
+		e = ctl->special_use ? store_user_init_special(st, user) :
+		    store_user_init(st, user);
 		store_close(&st);
 		if (e != STORE_OK) {
 			ctl_err("cannot create the INBOX of %s: %s", user,
@@ -768,8 +779,9 @@ main(int argc, char **argv)
 		return EX_USAGE;
 	}
 
-	if (dir_opt == NULL && config_file != NULL &&
-	    (ret = ctl_config_data_dir(config_file, &config_dir)) != 0)
+	ctl.special_use = true;
+	if (config_file != NULL && (ret = ctl_config_data_dir(config_file,
+	    &config_dir, &ctl.special_use)) != 0)
 		return ret;
 	ret = ctl_set_paths(&ctl, dir_opt != NULL ? dir_opt :
 	    config_dir != NULL ? config_dir : CTL_DEFAULT_DATA_DIR);

@@ -45,7 +45,12 @@ static const struct config_key config_keys[] = {
 	K("tokens_max", CT_UINT, tokens_max, 8, 1000000),
 	K("fsync", CT_BOOL, fsync, 0, 0),
 	K("allow_plaintext", CT_BOOL, allow_plaintext, 0, 0),
+	K("special_use_mailboxes", CT_BOOL, special_use_mailboxes, 0, 0),
 	K("log_level", CT_LOGLEVEL, log_level, 0, 0),
+	K("tls_cert", CT_STR, tls_cert, 0, 0),
+	K("tls_key", CT_STR, tls_key, 0, 0),
+	K("tls_listen", CT_STR, tls_listen, 0, 0),
+	K("tls_port", CT_STR, tls_port, 0, 0),
 };
 #undef K
 
@@ -81,7 +86,9 @@ config_defaults(struct config *cfg)
 	cfg->tokens_max = 100000;
 	cfg->fsync = true;
 	cfg->allow_plaintext = false;
+	cfg->special_use_mailboxes = true;
 	cfg->log_level = LOG_INFO;
+	cfg->tls_port = xstrdup("993");
 }
 
 void
@@ -91,6 +98,10 @@ config_free(struct config *cfg)
 	xfree(&cfg->listen);
 	xfree(&cfg->port);
 	xfree(&cfg->user);
+	xfree(&cfg->tls_cert);
+	xfree(&cfg->tls_key);
+	xfree(&cfg->tls_listen);
+	xfree(&cfg->tls_port);
 }
 
 static int config_err(char *errbuf, size_t errlen, const char *fmt, ...)

@@ -38,7 +38,17 @@ struct config {
 	unsigned tokens_max;
 	bool fsync;
 	bool allow_plaintext;
+	bool special_use_mailboxes;	/* a new user gets Drafts, Sent, ...
+					   (RFC 6154) */
 	int log_level;		/* syslog priority */
+	/* Not a key: set by the daemon, whose master takes the store's
+	 * checkpoints and recovers it when a process dies in it, so that
+	 * sessions never do either. */
+	bool master_checkpoints;
+	char *tls_cert;		/* PEM certificate chain; NULL = no TLS */
+	char *tls_key;		/* PEM private key */
+	char *tls_listen;	/* implicit TLS address; NULL = as listen */
+	char *tls_port;		/* implicit TLS port; "none" = no listener */
 };
 
 /* Fills *cfg with the defaults (strings allocated). */

@@ -46,6 +46,7 @@ const struct cmd_def *cmd_lookup(const uint8_t *name, size_t len);
 /* Handlers, by family. */
 cmd_fn cmd_capability, cmd_noop, cmd_logout, cmd_id, cmd_idle;	/* cmd_any.c */
 cmd_fn cmd_login, cmd_authenticate;				/* cmd_auth.c */
+cmd_fn cmd_starttls;						/* cmd_tls.c */
 cmd_fn cmd_create, cmd_delete, cmd_rename, cmd_subscribe,	/* cmd_mailbox.c */
     cmd_unsubscribe, cmd_status, cmd_namespace;
 cmd_fn cmd_list, cmd_lsub;					/* cmd_list.c */
@@ -54,6 +55,7 @@ cmd_fn cmd_append;						/* cmd_append.c */
 cmd_fn cmd_fetch;						/* cmd_fetch.c */
 cmd_fn cmd_store, cmd_copy, cmd_move, cmd_expunge;		/* cmd_store.c */
 cmd_fn cmd_search;						/* cmd_search.c */
+cmd_fn cmd_enable;						/* cmd_resync.c */
 cmd_literal_fn cmd_append_literal;
 
 #endif

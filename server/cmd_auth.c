@@ -9,6 +9,8 @@
  * Passwords never reach a log, and are wiped after use.
  */
 #include <errno.h>
+#include <unistd.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -23,10 +25,13 @@
 #include "cmd_util.h"
 #include "resp.h"
 
+#define AUTH_STORE_TRIES	40	/* of AUTH_STORE_WAIT_MS: 10 s */
+#define AUTH_STORE_WAIT_MS	250
+
 static bool
 auth_plaintext_allowed(const struct session *s)
 {
-	return s->peer.local || s->cfg->allow_plaintext;
+	return s->tls != NULL || s->peer.local || s->cfg->allow_plaintext;
 }
 
 static void
@@ -50,6 +55,29 @@ auth_failed(struct session *s, const char *code, const char *text)
 		log_msg(LOG_NOTICE, "disconnected: %u authentication "
 		    "failures", s->auth_failures);
 		session_close(s);
+	}
+}
+
+/*
+ * Opens the store for the session. Under the daemon, a store that needs
+ * recovery (a process died in it) is the master's to recover: ask it to
+ * look now (SIGUSR1) and wait for it, a few seconds at most.
+ */
+static enum store_err
+auth_store_open(struct session *s, const struct store_options *opt,
+    const char **error_r)
+{
+	enum store_err e;
+	unsigned tries;
+
+	for (tries = 0;; tries++) {
+		e = store_open(s->cfg->data_dir, opt, &s->store, error_r);
+		if (e != STORE_ERR_TRYAGAIN || !opt->no_recovery ||
+		    tries == AUTH_STORE_TRIES)
+			return e;
+		if (tries == 0)
+			(void)kill(getppid(), SIGUSR1);
+		auth_delay(AUTH_STORE_WAIT_MS);
 	}
 }
 
@@ -83,9 +111,13 @@ auth_attempt(struct session *s, const char *user, const uint8_t *pass,
 		return;
 	}
 	opt.nosync = !s->cfg->fsync;
-	e = store_open(s->cfg->data_dir, &opt, &s->store, &error);
+	opt.no_checkpoint = s->cfg->master_checkpoints;
+	opt.no_recovery = s->cfg->master_checkpoints;
+	e = auth_store_open(s, &opt, &error);
 	if (e == STORE_OK)
-		e = store_user_init(s->store, user);
+		e = s->cfg->special_use_mailboxes ?
+		    store_user_init_special(s->store, user) :
+		    store_user_init(s->store, user);
 	if (e != STORE_OK) {
 		log_msg(LOG_ERR, "store for user=%s: %s", esc,
 		    e == STORE_OK ? "" : (error != NULL ? error :

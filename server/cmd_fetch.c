@@ -3,11 +3,12 @@
  * the selected state.
  *
  * Items: FLAGS, UID, INTERNALDATE, RFC822.SIZE, RFC822, RFC822.HEADER,
- * RFC822.TEXT, BODY[] and BODY.PEEK[] with the sections "", HEADER, TEXT,
- * HEADER.FIELDS (...) and HEADER.FIELDS.NOT (...) and <origin.octets>
- * partials, and the macros ALL and FAST. ENVELOPE, BODY, BODYSTRUCTURE,
- * FULL and part numbers need the MIME structure and are refused with NO
- * [CANNOT] until it exists.
+ * RFC822.TEXT, ENVELOPE, BODY, BODYSTRUCTURE, MODSEQ (RFC 7162), BODY[]
+ * and BODY.PEEK[] with part numbers and the sections HEADER, TEXT, MIME,
+ * HEADER.FIELDS (...) and HEADER.FIELDS.NOT (...), <origin.octets>
+ * partials, and the macros ALL, FAST and FULL. ENVELOPE, BODY,
+ * BODYSTRUCTURE and the byte ranges of parts come from the MIME structure
+ * the store computed when the message arrived; nothing is parsed here.
  *
  * Message records are read in one pass before any output; bodies are read
  * from the store in chunks straight into the output, and only the bytes a
@@ -26,8 +27,10 @@
 #include "cmd.h"
 #include "cmd_util.h"
 #include "datetime.h"
+#include "../store/mime.h"
 #include "msgpart.h"
 #include "resp.h"
+#include "resync.h"
 #include "seqset.h"
 
 #define FETCH_ITEMS_MAX		64
@@ -40,6 +43,9 @@ enum fetch_kind {
 	FETCH_INTERNALDATE,
 	FETCH_SIZE,
 	FETCH_BODY,		/* BODY[...] and the RFC822 forms */
+	FETCH_MODSEQ,		/* RFC 7162 §3.1.4.2 */
+	FETCH_ENVELOPE,
+	FETCH_STRUCTURE,	/* BODY (plain) or BODYSTRUCTURE (extended) */
 };
 
 enum fetch_section {
@@ -48,7 +54,10 @@ enum fetch_section {
 	SECTION_TEXT,
 	SECTION_FIELDS,
 	SECTION_FIELDS_NOT,
+	SECTION_MIME,		/* only after a part number */
 };
+
+#define FETCH_PATH_MAX	32	/* part number levels, "1.2.3..." */
 
 struct fetch_item {
 	enum fetch_kind kind;
@@ -57,6 +66,9 @@ struct fetch_item {
 	bool partial;
 	uint64_t origin, octets;
 	const char *rfc822;	/* "RFC822", "RFC822.HEADER", ... or NULL */
+	bool extended;		/* BODYSTRUCTURE rather than BODY */
+	uint32_t path[FETCH_PATH_MAX];	/* part number; depth 0: message */
+	size_t depth;
 	const char *fields[FETCH_FIELDS_MAX];
 	size_t fieldlen[FETCH_FIELDS_MAX];
 	size_t nfields;
@@ -68,9 +80,10 @@ struct fetch_ctx {
 	bool sets_seen;
 	bool wants_flags;
 	bool wants_uid;
+	bool wants_modseq;
 	bool needs_header;	/* the header size must be known */
+	bool needs_mime;	/* the MIME structure must be read */
 	const char *why;	/* for a BAD */
-	bool unsupported;	/* for a NO [CANNOT] */
 };
 
 static bool
@@ -94,6 +107,8 @@ fetch_add(struct fetch_ctx *fc, enum fetch_kind kind)
 		fc->wants_flags = true;
 	if (kind == FETCH_UID)
 		fc->wants_uid = true;
+	if (kind == FETCH_MODSEQ)
+		fc->wants_modseq = true;
 	return it;
 }
 
@@ -139,8 +154,33 @@ fetch_body(struct fetch_ctx *fc, struct args *a, const uint8_t *p, size_t n,
 		fc->sets_seen = true;
 	close = memchr(sec, ']', n - skip);
 	secn = close != NULL ? (size_t)(close - sec) : n - skip;
+	/* A part number first: "1.2" then nothing or ".HEADER" etc. */
+	while (secn > 0 && sec[0] >= '1' && sec[0] <= '9') {
+		size_t d = 0;
+		uint32_t v;
+
+		while (d < secn && sec[d] >= '0' && sec[d] <= '9')
+			d++;
+		if (it->depth == FETCH_PATH_MAX ||
+		    !num_parse_u32(sec, d, &v) || v == 0)
+			return fetch_fail(fc, "invalid part number");
+		it->path[it->depth++] = v;
+		fc->needs_mime = true;
+		sec += d;
+		secn -= d;
+		skip += d;
+		if (secn == 0)
+			break;
+		if (sec[0] != '.' || secn == 1)
+			return fetch_fail(fc, "invalid part number");
+		sec++;
+		secn--;
+		skip++;
+	}
 	if (secn == 0) {
 		it->section = SECTION_ALL;
+	} else if (it->depth > 0 && fetch_is(sec, secn, "MIME")) {
+		it->section = SECTION_MIME;
 	} else if (fetch_is(sec, secn, "HEADER")) {
 		it->section = SECTION_HEADER;
 	} else if (fetch_is(sec, secn, "TEXT")) {
@@ -177,10 +217,6 @@ fetch_body(struct fetch_ctx *fc, struct args *a, const uint8_t *p, size_t n,
 			return fetch_fail(fc, "missing ']' after the field "
 			    "list");
 		return fetch_partial(fc, it, p + 1, n - 1);
-	} else if (secn > 0 && sec[0] >= '0' && sec[0] <= '9') {
-		fc->unsupported = true;
-		return fetch_fail(fc, "Body part numbers need MIME support, "
-		    "not available yet");
 	} else {
 		return fetch_fail(fc, "unknown section");
 	}
@@ -190,27 +226,35 @@ fetch_body(struct fetch_ctx *fc, struct args *a, const uint8_t *p, size_t n,
 	return fetch_partial(fc, it, p + skip, n - skip);
 }
 
+/* ENVELOPE, BODY or BODYSTRUCTURE. */
+static bool
+fetch_add_mime(struct fetch_ctx *fc, enum fetch_kind kind, bool extended)
+{
+	struct fetch_item *it = fetch_add(fc, kind);
+
+	if (it == NULL)
+		return fetch_fail(fc, "too many fetch items");
+	it->extended = extended;
+	fc->needs_mime = true;
+	return true;
+}
+
+/* The macros of RFC 3501 §6.4.5: FAST, ALL (FAST + ENVELOPE), FULL (ALL +
+ * BODY). */
 static bool
 fetch_macro(struct fetch_ctx *fc, const uint8_t *p, size_t n)
 {
-	if (fetch_is(p, n, "FAST") || fetch_is(p, n, "ALL")) {
-		if (fetch_add(fc, FETCH_FLAGS) == NULL ||
-		    fetch_add(fc, FETCH_INTERNALDATE) == NULL ||
-		    fetch_add(fc, FETCH_SIZE) == NULL)
-			return fetch_fail(fc, "too many fetch items");
-		if (p[0] == 'A' || p[0] == 'a') {
-			fc->unsupported = true;
-			return fetch_fail(fc, "ALL includes ENVELOPE, which "
-			    "needs MIME support, not available yet");
-		}
-		return true;
-	}
-	if (fetch_is(p, n, "FULL")) {
-		fc->unsupported = true;
-		return fetch_fail(fc, "FULL includes ENVELOPE and BODY, which "
-		    "need MIME support, not available yet");
-	}
-	return fetch_fail(fc, "unknown fetch item");
+	bool all = fetch_is(p, n, "ALL"), full = fetch_is(p, n, "FULL");
+
+	if (fetch_add(fc, FETCH_FLAGS) == NULL ||
+	    fetch_add(fc, FETCH_INTERNALDATE) == NULL ||
+	    fetch_add(fc, FETCH_SIZE) == NULL)
+		return fetch_fail(fc, "too many fetch items");
+	if ((all || full) && !fetch_add_mime(fc, FETCH_ENVELOPE, false))
+		return false;
+	if (full && !fetch_add_mime(fc, FETCH_STRUCTURE, false))
+		return false;
+	return true;
 }
 
 static bool
@@ -230,6 +274,8 @@ fetch_att(struct fetch_ctx *fc, struct args *a)
 		it = fetch_add(fc, FETCH_INTERNALDATE);
 	else if (fetch_is(p, n, "RFC822.SIZE"))
 		it = fetch_add(fc, FETCH_SIZE);
+	else if (fetch_is(p, n, "MODSEQ"))
+		it = fetch_add(fc, FETCH_MODSEQ);
 	else if (fetch_is(p, n, "RFC822") || fetch_is(p, n, "RFC822.HEADER") ||
 	    fetch_is(p, n, "RFC822.TEXT")) {
 		if ((it = fetch_add(fc, FETCH_BODY)) == NULL)
@@ -246,12 +292,13 @@ fetch_att(struct fetch_ctx *fc, struct args *a)
 		return fetch_body(fc, a, p, n, false);
 	else if (n >= 10 && strncasecmp((const char *)p, "BODY.PEEK[", 10) == 0)
 		return fetch_body(fc, a, p, n, true);
-	else if (fetch_is(p, n, "ENVELOPE") || fetch_is(p, n, "BODY") ||
-	    fetch_is(p, n, "BODYSTRUCTURE")) {
-		fc->unsupported = true;
-		return fetch_fail(fc, "ENVELOPE, BODY and BODYSTRUCTURE need "
-		    "MIME support, not available yet");
-	} else
+	else if (fetch_is(p, n, "ENVELOPE"))
+		return fetch_add_mime(fc, FETCH_ENVELOPE, false);
+	else if (fetch_is(p, n, "BODY"))
+		return fetch_add_mime(fc, FETCH_STRUCTURE, false);
+	else if (fetch_is(p, n, "BODYSTRUCTURE"))
+		return fetch_add_mime(fc, FETCH_STRUCTURE, true);
+	else
 		return fetch_fail(fc, "unknown fetch item");
 	if (it == NULL)
 		return fetch_fail(fc, "too many fetch items");
@@ -400,14 +447,18 @@ static void
 fetch_section_name(struct session *s, const struct fetch_item *it)
 {
 	static const char *const names[] = { "", "HEADER", "TEXT",
-	    "HEADER.FIELDS", "HEADER.FIELDS.NOT" };
+	    "HEADER.FIELDS", "HEADER.FIELDS.NOT", "MIME" };
 	size_t i;
 
 	if (it->rfc822 != NULL) {
 		resp_add(s, "%s ", it->rfc822);
 		return;
 	}
-	resp_add(s, "BODY[%s", names[it->section]);
+	resp_add(s, "BODY[");
+	for (i = 0; i < it->depth; i++)
+		resp_add(s, "%s%u", i == 0 ? "" : ".", it->path[i]);
+	resp_add(s, "%s%s", it->depth > 0 && it->section != SECTION_ALL ?
+	    "." : "", names[it->section]);
 	if (it->section == SECTION_FIELDS || it->section == SECTION_FIELDS_NOT) {
 		resp_add(s, " (");
 		for (i = 0; i < it->nfields; i++) {
@@ -424,16 +475,87 @@ fetch_section_name(struct session *s, const struct fetch_item *it)
 	resp_add(s, " ");
 }
 
+/* Writes a header block (whole, or the fields asked for) as a literal. */
+static void
+fetch_write_header(struct session *s, const struct fetch_item *it,
+    struct buf *hdr)
+{
+	struct buf sel = BUF_INITIALIZER(MSGPART_HEADER_MAX + 2);
+	const struct buf *out = hdr;
+	uint64_t off, len;
+
+	if (it->section == SECTION_FIELDS || it->section == SECTION_FIELDS_NOT) {
+		fetch_filter_fields(it, hdr, &sel);
+		out = &sel;
+	}
+	fetch_clip(it, out->len, &off, &len);
+	resp_add(s, "{%llu}\r\n", (unsigned long long)len);
+	resp_add_bytes(s, out->data == NULL ? (const uint8_t *)"" :
+	    out->data + off, (size_t)len);
+	buf_free(&sel);
+}
+
+/*
+ * A section of a part (RFC 3501 §6.4.5 part numbers), from the byte
+ * ranges of the stored MIME structure: only those bytes are read. A part
+ * that does not exist, or HEADER/TEXT of a part that is not a message, is
+ * NIL.
+ */
 static enum store_err
-fetch_body_item(struct session *s, const struct fetch_item *it,
-    const struct store_msg *m, uint64_t hsize)
+fetch_part_item(struct session *s, const struct fetch_item *it,
+    const struct store_msg *m, const struct buf *blob)
 {
 	struct buf hdr = BUF_INITIALIZER(MSGPART_HEADER_MAX + FETCH_CHUNK);
-	struct buf sel = BUF_INITIALIZER(MSGPART_HEADER_MAX + 2);
+	struct mime_range r;
+	enum store_err e = STORE_OK;
+	uint64_t off, len, base, size;
+
+	if (!mime_section(blob->data, blob->len, it->path, it->depth, &r) ||
+	    (!r.is_message && it->section != SECTION_ALL &&
+	    it->section != SECTION_MIME)) {
+		resp_add(s, "NIL");
+		return STORE_OK;
+	}
+	switch (it->section) {
+	case SECTION_ALL:
+	case SECTION_TEXT:
+	case SECTION_MIME:
+		base = it->section == SECTION_ALL ? r.body_off :
+		    it->section == SECTION_TEXT ? r.text_off : r.mime_off;
+		size = it->section == SECTION_ALL ? r.body_len :
+		    it->section == SECTION_TEXT ? r.text_len : r.mime_len;
+		fetch_clip(it, size, &off, &len);
+		e = fetch_write_range(s, m, base + off, len);
+		break;
+	case SECTION_HEADER:
+	case SECTION_FIELDS:
+	case SECTION_FIELDS_NOT:
+		if (r.hdr_len > MSGPART_HEADER_MAX)
+			r.hdr_len = MSGPART_HEADER_MAX;
+		e = store_body_read(s->store, m->body_id, r.hdr_off,
+		    (size_t)r.hdr_len, &hdr);
+		if (e != STORE_OK) {
+			resp_add(s, "NIL");
+			break;
+		}
+		fetch_write_header(s, it, &hdr);
+		break;
+	}
+	buf_free(&hdr);
+	return e;
+}
+
+static enum store_err
+fetch_body_item(struct session *s, const struct fetch_item *it,
+    const struct store_msg *m, uint64_t hsize, const struct buf *blob)
+{
+	struct buf hdr = BUF_INITIALIZER(MSGPART_HEADER_MAX + FETCH_CHUNK);
 	enum store_err e = STORE_OK;
 	uint64_t off, len;
 
 	fetch_section_name(s, it);
+	if (it->depth > 0)
+		return fetch_part_item(s, it, m, blob);
 	switch (it->section) {
 	case SECTION_ALL:
 		fetch_clip(it, m->size, &off, &len);
@@ -446,25 +568,42 @@ fetch_body_item(struct session *s, const struct fetch_item *it,
 	case SECTION_HEADER:
 	case SECTION_FIELDS:
 	case SECTION_FIELDS_NOT:
+	case SECTION_MIME:
 		if ((e = msgpart_header(s->store, m, &hdr)) != STORE_OK) {
 			resp_add(s, "NIL");
 			break;
 		}
-		if (it->section != SECTION_HEADER) {
-			fetch_filter_fields(it, &hdr, &sel);
-			buf_free(&hdr);
-			hdr = sel;
-			buf_init(&sel, 0);
-		}
-		fetch_clip(it, hdr.len, &off, &len);
-		resp_add(s, "{%llu}\r\n", (unsigned long long)len);
-		resp_add_bytes(s, hdr.data == NULL ? (const uint8_t *)"" :
-		    hdr.data + off, (size_t)len);
+		fetch_write_header(s, it, &hdr);
 		break;
 	}
 	buf_free(&hdr);
-	buf_free(&sel);
 	return e;
+}
+
+/* ENVELOPE, BODY or BODYSTRUCTURE from the stored structure. */
+static enum store_err
+fetch_mime_item(struct session *s, const struct fetch_item *it,
+    const struct buf *blob)
+{
+	const uint8_t *text;
+	size_t len;
+	bool ok;
+
+	if (it->kind == FETCH_ENVELOPE) {
+		resp_add(s, "ENVELOPE ");
+		ok = mime_envelope(blob->data, blob->len, &text, &len);
+	} else {
+		resp_add(s, "%s ", it->extended ? "BODYSTRUCTURE" : "BODY");
+		ok = mime_body(blob->data, blob->len, it->extended, &text,
+		    &len);
+	}
+	if (!ok) {
+		log_msg(LOG_ERR, "corrupt MIME structure");
+		resp_add(s, "NIL");
+		return STORE_ERR_IO;
+	}
+	resp_add_bytes(s, text, len);
+	return STORE_OK;
 }
 
 struct fetch_run {
@@ -473,6 +612,8 @@ struct fetch_run {
 	size_t nmsgs, cap;
 	const struct msgref *refs;
 	size_t nrefs, next;
+	uint64_t changedsince;	/* CHANGEDSINCE; 0: every message */
+	size_t unchanged;	/* left out by CHANGEDSINCE */
 };
 
 static int
@@ -486,6 +627,10 @@ fetch_collect(void *ctx, const struct store_msg *m)
 		return 1;
 	if (r->refs[r->next].uid != m->uid)
 		return 0;
+	if (m->modseq <= r->changedsince) {
+		r->unchanged++;
+		return 0;
+	}
 	if (r->nmsgs == r->cap) {
 		r->cap = r->cap == 0 ? 64 : r->cap * 2;
 		r->msgs = xreallocarray(r->msgs, r->cap, sizeof(*r->msgs));
@@ -540,7 +685,10 @@ void
 cmd_fetch(struct session *s, struct args *a)
 {
 	struct fetch_ctx *fc = xcalloc(1, sizeof(*fc));
+	struct resync_fetch_mod mod;
 	struct fetch_run r;
+	struct buf blob = BUF_INITIALIZER(SIZE_MAX);
+	uint64_t read0 = store_stats_body_bytes(s->store);
 	struct seqset set;
 	struct msgref *refs = NULL;
 	const uint8_t *p;
@@ -556,19 +704,34 @@ cmd_fetch(struct session *s, struct args *a)
 		free(fc);
 		return;
 	}
-	if (!fetch_parse(fc, a) || !cmd_args_end(s, a)) {
-		if (fc->unsupported)
-			resp_no(s, "CANNOT", "%s", fc->why);
-		else if (fc->why != NULL) {
+	if (!fetch_parse(fc, a) ||
+	    !resync_fetch_modifiers(s, a, &mod, &fc->why) ||
+	    !cmd_args_end(s, a)) {
+		if (fc->why != NULL) {
 			resp_bad(s, "Invalid FETCH: %s", fc->why);
 			session_count_bad(s);
 		}
 		goto out;
 	}
+	/* CHANGEDSINCE implies MODSEQ (RFC 7162 §3.1.4.1). */
+	if (mod.changedsince && !fc->wants_modseq &&
+	    fetch_add(fc, FETCH_MODSEQ) == NULL) {
+		resp_bad(s, "Invalid FETCH: too many fetch items");
+		session_count_bad(s);
+		goto out;
+	}
 	select_sync(s, s->uid);
+	if (fc->wants_modseq)
+		resync_enable_condstore(s);
 	if (!seqset_refs(s, &set, s->uid, &refs, &nrefs, &why)) {
 		resp_bad(s, "%s", why);
 		session_count_bad(s);
+		goto out;
+	}
+	/* VANISHED (EARLIER) comes before any FETCH (§3.2.6). */
+	if (mod.vanished && (e = resync_vanished_earlier(s, mod.modseq, p,
+	    n)) != STORE_OK) {
+		cmd_store_error(s, e);
 		goto out;
 	}
 	if (nrefs == 0) {
@@ -578,6 +741,7 @@ cmd_fetch(struct session *s, struct args *a)
 	r.s = s;
 	r.refs = refs;
 	r.nrefs = nrefs;
+	r.changedsince = mod.changedsince ? mod.modseq : 0;
 	e = store_msg_list(s->store, s->user, s->selected, s->mbox_id,
 	    refs[0].uid, fetch_collect, &r);
 	if (e == STORE_OK && fc->sets_seen && !s->readonly)
@@ -586,7 +750,7 @@ cmd_fetch(struct session *s, struct args *a)
 		cmd_store_error(s, e);
 		goto out;
 	}
-	missing = r.nmsgs < nrefs;
+	missing = r.nmsgs + r.unchanged < nrefs;
 	for (i = 0, j = 0; i < r.nmsgs; i++) {
 		struct store_msg *m = &r.msgs[i];
 		bool flags_changed = (m->flags & 0x80000000u) != 0;
@@ -598,6 +762,10 @@ cmd_fetch(struct session *s, struct args *a)
 			j++;
 		if (fc->needs_header &&
 		    (e = msgpart_header_size(s->store, m, &hsize)) != STORE_OK)
+			break;
+		buf_reset(&blob);
+		if (fc->needs_mime && (e = store_mime_get(s->store, m->body_id,
+		    m->size, &blob)) != STORE_OK)
 			break;
 		resp_begin(s);
 		resp_add(s, "%u FETCH (", refs[j].seq);
@@ -627,7 +795,15 @@ cmd_fetch(struct session *s, struct args *a)
 				    (unsigned long long)m->size);
 				break;
 			case FETCH_BODY:
-				e = fetch_body_item(s, it, m, hsize);
+				e = fetch_body_item(s, it, m, hsize, &blob);
+				break;
+			case FETCH_ENVELOPE:
+			case FETCH_STRUCTURE:
+				e = fetch_mime_item(s, it, &blob);
+				break;
+			case FETCH_MODSEQ:
+				resp_add(s, "MODSEQ (%llu)",
+				    (unsigned long long)m->modseq);
 				break;
 			}
 		}
@@ -635,11 +811,20 @@ cmd_fetch(struct session *s, struct args *a)
 			resp_add(s, "%sFLAGS ", sep);
 			select_write_flags(s, m, &kw);
 		}
+		/* The \Seen set here, as CONDSTORE wants it: with UID and
+		 * MODSEQ (RFC 7162 §3.2.4). */
+		if (flags_changed && s->condstore && !s->uid && !fc->wants_uid)
+			resp_add(s, " UID %u", m->uid);
+		if (flags_changed && s->condstore && !fc->wants_modseq)
+			resp_add(s, " MODSEQ (%llu)",
+			    (unsigned long long)m->modseq);
 		resp_add(s, ")");
 		resp_end(s);
 		if (s->closing)
 			break;
 	}
+	log_msg(LOG_DEBUG, "fetch: %llu message bytes read from the store",
+	    (unsigned long long)(store_stats_body_bytes(s->store) - read0));
 	if (e != STORE_OK)
 		cmd_store_error(s, e);
 	else if (missing)
@@ -648,6 +833,7 @@ cmd_fetch(struct session *s, struct args *a)
 	else
 		resp_ok(s, "FETCH completed");
 out:
+	buf_free(&blob);
 	select_keywords_free(&kw);
 	free(r.msgs);
 	free(refs);

@@ -1,7 +1,8 @@
 /*
  * cmd_list.c: LIST (RFC 3501 §6.3.8) and LSUB (§6.3.9), in the
  * authenticated and selected states, with the CHILDREN attributes
- * (RFC 3348) \HasChildren and \HasNoChildren.
+ * (RFC 3348) \HasChildren and \HasNoChildren and the special-use
+ * attributes (RFC 6154 §2) \Archive \Drafts \Junk \Sent \Trash.
  *
  * Wildcards: '*' matches anything, '%' anything but the delimiter. The
  * matcher walks the pattern as a set of states (no backtracking), so its
@@ -143,6 +144,29 @@ list_ctx_free(struct list_ctx *lc)
 	lc->n = lc->cap = 0;
 }
 
+/* The RFC 6154 §2 special-use attributes of a mailbox, each after a
+ * space. */
+static void
+list_special_use(struct session *s, uint32_t flags)
+{
+	static const struct {
+		uint32_t bit;
+		const char *name;
+	} attrs[] = {
+		{ STORE_MBOX_ARCHIVE, "\\Archive" },
+		{ STORE_MBOX_DRAFTS, "\\Drafts" },
+		{ STORE_MBOX_JUNK, "\\Junk" },
+		{ STORE_MBOX_SENT, "\\Sent" },
+		{ STORE_MBOX_TRASH, "\\Trash" },
+	};
+	size_t i;
+
+	for (i = 0; i < N_ELEMENTS(attrs); i++) {
+		if (flags & attrs[i].bit)
+			resp_add(s, " %s", attrs[i].name);
+	}
+}
+
 /* True if some entry (sorted by name) lies under v[i]. */
 static bool
 list_has_children(const struct list_ctx *lc, size_t i)
@@ -223,10 +247,12 @@ cmd_list(struct session *s, struct args *a)
 		if (!list_match(&lp, lc.v[i].name))
 			continue;
 		resp_begin(s);
-		resp_add(s, "LIST (%s%s) \"/\" ",
+		resp_add(s, "LIST (%s%s",
 		    (lc.v[i].flags & STORE_MBOX_NOSELECT) ? "\\Noselect " : "",
 		    list_has_children(&lc, i) ? "\\HasChildren" :
 		    "\\HasNoChildren");
+		list_special_use(s, lc.v[i].flags);
+		resp_add(s, ") \"/\" ");
 		resp_add_mailbox(s, lc.v[i].name);
 		resp_end(s);
 	}

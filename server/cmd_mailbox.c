@@ -13,6 +13,7 @@
 #include "cmd.h"
 #include "cmd_util.h"
 #include "resp.h"
+#include "resync.h"
 
 void
 cmd_create(struct session *s, struct args *a)
@@ -128,10 +129,12 @@ enum status_item {
 	STATUS_UIDNEXT,
 	STATUS_UIDVALIDITY,
 	STATUS_UNSEEN,
+	STATUS_HIGHESTMODSEQ,	/* RFC 7162 §3.1.7 */
 };
 
 static const char *const status_names[] = {
 	"MESSAGES", "RECENT", "UIDNEXT", "UIDVALIDITY", "UNSEEN",
+	"HIGHESTMODSEQ",
 };
 
 #define STATUS_ITEMS_MAX 16
@@ -144,6 +147,7 @@ cmd_status(struct session *s, struct args *a)
 	struct store_mbox mb;
 	enum store_err e;
 	size_t nitems = 0, i, k;
+	bool want_modseq = false;
 
 	if (!cmd_mailbox_arg(s, a, MBOXNAME_EXISTING, name))
 		return;
@@ -158,7 +162,7 @@ cmd_status(struct session *s, struct args *a)
 		}
 		if (k == N_ELEMENTS(status_names)) {
 			cmd_bad_args(s, "MESSAGES, RECENT, UIDNEXT, "
-			    "UIDVALIDITY or UNSEEN");
+			    "UIDVALIDITY, UNSEEN or HIGHESTMODSEQ");
 			return;
 		}
 		if (nitems == STATUS_ITEMS_MAX) {
@@ -166,6 +170,8 @@ cmd_status(struct session *s, struct args *a)
 			return;
 		}
 		items[nitems++] = (enum status_item)k;
+		if (k == STATUS_HIGHESTMODSEQ)
+			want_modseq = true;
 	}
 	if (nitems == 0) {
 		cmd_bad_args(s, "at least one status item");
@@ -182,6 +188,8 @@ cmd_status(struct session *s, struct args *a)
 		resp_no(s, "NONEXISTENT", "Mailbox is not selectable");
 		return;
 	}
+	if (want_modseq)
+		resync_enable_condstore(s);	/* RFC 7162 §3.1 */
 	resp_begin(s);
 	resp_add(s, "STATUS ");
 	resp_add_mailbox(s, name);
@@ -195,6 +203,7 @@ cmd_status(struct session *s, struct args *a)
 		case STATUS_UIDNEXT: v = mb.uidnext; break;
 		case STATUS_UIDVALIDITY: v = mb.uidvalidity; break;
 		case STATUS_UNSEEN: v = mb.unseen; break;
+		case STATUS_HIGHESTMODSEQ: v = mb.highestmodseq; break;
 		}
 		resp_add(s, "%s%s %llu", i == 0 ? "" : " ",
 		    status_names[items[i]], (unsigned long long)v);

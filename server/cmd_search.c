@@ -7,6 +7,9 @@
  * when the program has header keys, the records are collected and the
  * header of a message is read only when the answer still depends on it.
  * BODY and TEXT need MIME decoding and are answered NO [CANNOT] for now.
+ *
+ * SEARCH RETURN (...) answers with ESEARCH (RFC 4731); the MODSEQ key
+ * (RFC 7162 §3.1.5) adds the highest MODSEQ of the matches to the answer.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +21,7 @@
 #include "cmd_util.h"
 #include "msgpart.h"
 #include "resp.h"
+#include "resync.h"
 #include "search.h"
 #include "seqset.h"
 
@@ -37,16 +41,21 @@ struct search_walk {
 	struct search_item *items;
 	size_t nitems, capitems;
 	uint32_t *out;		/* matches: sequence numbers or UIDs */
+	uint64_t *mods;		/* their MODSEQs */
 	size_t nout, capout;
 };
 
 static void
-search_out(struct search_walk *w, uint32_t seq, uint32_t uid)
+search_out(struct search_walk *w, uint32_t seq, uint32_t uid,
+    uint64_t modseq)
 {
 	if (w->nout == w->capout) {
 		w->capout = w->capout == 0 ? 64 : w->capout * 2;
 		w->out = xreallocarray(w->out, w->capout, sizeof(*w->out));
+		w->mods = xreallocarray(w->mods, w->capout,
+		    sizeof(*w->mods));
 	}
+	w->mods[w->nout] = modseq;
 	w->out[w->nout++] = w->s->uid ? uid : seq;
 }
 
@@ -82,7 +91,7 @@ search_walk_cb(void *ctx, const struct store_msg *msg)
 	m.seq = (uint32_t)w->k;
 	m.recent = select_is_recent(s, msg->uid);
 	if (search_match(w->prog, &m, NULL, NULL))
-		search_out(w, m.seq, msg->uid);
+		search_out(w, m.seq, msg->uid, msg->modseq);
 	return 0;
 }
 
@@ -192,10 +201,90 @@ search_run(struct session *s, struct search_program *prog,
 		m.recent = select_is_recent(s, m.rec->uid);
 		h.rec = m.rec;
 		if (search_match(prog, &m, search_hdr_cb, &h))
-			search_out(w, m.seq, m.rec->uid);
+			search_out(w, m.seq, m.rec->uid, m.rec->modseq);
 	}
 	buf_free(&h.buf);
 	return h.err;
+}
+
+/* ESEARCH result options (RFC 4731 §3.1). */
+#define SEARCH_RET_MIN		0x01u
+#define SEARCH_RET_MAX		0x02u
+#define SEARCH_RET_COUNT	0x04u
+#define SEARCH_RET_ALL		0x08u
+
+/*
+ * "RETURN (opt ...)" before the program (RFC 4466 §2.6, RFC 4731 §3.1):
+ * false on a syntax error or an unknown option. An empty list means ALL.
+ */
+static bool
+search_return_opts(struct args *a, unsigned *ret_r)
+{
+	static const struct {
+		const char *name;
+		unsigned bit;
+	} opts[] = {
+		{ "MIN", SEARCH_RET_MIN }, { "MAX", SEARCH_RET_MAX },
+		{ "COUNT", SEARCH_RET_COUNT }, { "ALL", SEARCH_RET_ALL },
+	};
+	size_t k;
+
+	*ret_r = 0;
+	if (!args_list_open(a))
+		return false;
+	while (!args_list_close(a)) {
+		for (k = 0; k < N_ELEMENTS(opts); k++) {
+			if (args_word(a, opts[k].name))
+				break;
+		}
+		if (k == N_ELEMENTS(opts))
+			return false;
+		*ret_r |= opts[k].bit;
+	}
+	if (*ret_r == 0)
+		*ret_r = SEARCH_RET_ALL;
+	return true;
+}
+
+/* The ESEARCH response (RFC 4731 §3.1, §3.2; RFC 7162 §3.1.10). */
+static void
+search_esearch(struct session *s, const struct search_walk *w,
+    unsigned ret, bool modseq)
+{
+	struct buf set = BUF_INITIALIZER(SIZE_MAX);
+	uint64_t top = 0;
+	size_t i;
+
+	resp_begin(s);
+	resp_add(s, "ESEARCH (TAG ");
+	resp_add_string(s, (const uint8_t *)s->tag, strlen(s->tag));
+	resp_add(s, ")%s", s->uid ? " UID" : "");
+	if (w->nout > 0 && (ret & SEARCH_RET_MIN))
+		resp_add(s, " MIN %u", w->out[0]);
+	if (w->nout > 0 && (ret & SEARCH_RET_MAX))
+		resp_add(s, " MAX %u", w->out[w->nout - 1]);
+	if (ret & SEARCH_RET_COUNT)
+		resp_add(s, " COUNT %zu", w->nout);
+	if (w->nout > 0 && (ret & SEARCH_RET_ALL) &&
+	    seqset_format(&set, w->out, w->nout) == 0)
+		resp_add(s, " ALL %s", buf_cstr(&set));
+	if (modseq && w->nout > 0) {
+		/* Only MIN and/or MAX: the MODSEQ of those messages;
+		 * otherwise the highest of all (RFC 4731 §3.2). */
+		if ((ret & (SEARCH_RET_COUNT | SEARCH_RET_ALL)) == 0) {
+			if (ret & SEARCH_RET_MIN)
+				top = w->mods[0];
+			if ((ret & SEARCH_RET_MAX) &&
+			    w->mods[w->nout - 1] > top)
+				top = w->mods[w->nout - 1];
+		} else {
+			for (i = 0; i < w->nout; i++)
+				top = w->mods[i] > top ? w->mods[i] : top;
+		}
+		resp_add(s, " MODSEQ %llu", (unsigned long long)top);
+	}
+	resp_end(s);
+	buf_free(&set);
 }
 
 void
@@ -205,8 +294,14 @@ cmd_search(struct session *s, struct args *a)
 	struct search_walk w;
 	const char *why = "Invalid search program";
 	enum store_err e = STORE_OK;
+	unsigned ret = 0;
+	uint64_t top = 0;
 	size_t i;
 
+	if (args_word(a, "RETURN") && !search_return_opts(a, &ret)) {
+		cmd_bad_args(s, "RETURN (MIN MAX COUNT ALL)");
+		return;
+	}
 	switch (search_parse(a, &prog, &why)) {
 	case SEARCH_PARSE_OK:
 		break;
@@ -231,6 +326,8 @@ cmd_search(struct session *s, struct args *a)
 		search_free(&prog);
 		return;
 	}
+	if (search_has_modseq(prog))
+		resync_enable_condstore(s);	/* RFC 7162 §3.1 */
 	memset(&w, 0, sizeof(w));
 	w.s = s;
 	w.prog = prog;
@@ -240,15 +337,25 @@ cmd_search(struct session *s, struct args *a)
 		e = search_run(s, prog, &w);
 	if (e != STORE_OK) {
 		cmd_store_error(s, e);
+	} else if (ret != 0) {
+		search_esearch(s, &w, ret, search_has_modseq(prog));
+		resp_ok(s, "SEARCH completed");
 	} else {
 		resp_begin(s);
 		resp_add(s, "SEARCH");
-		for (i = 0; i < w.nout; i++)
+		for (i = 0; i < w.nout; i++) {
 			resp_add(s, " %u", w.out[i]);
+			top = w.mods[i] > top ? w.mods[i] : top;
+		}
+		/* With a MODSEQ key, the highest MODSEQ of the matches
+		 * (RFC 7162 §3.1.6). */
+		if (search_has_modseq(prog) && w.nout > 0)
+			resp_add(s, " (MODSEQ %llu)", (unsigned long long)top);
 		resp_end(s);
 		resp_ok(s, "SEARCH completed");
 	}
 	free(w.items);
 	free(w.out);
+	free(w.mods);
 	search_free(&prog);
 }

@@ -2,6 +2,8 @@
  * cmd_select.c: choosing a mailbox and keeping the view of it current.
  *   SELECT (RFC 3501 §6.3.1), EXAMINE (§6.3.2): authenticated or selected;
  *   CLOSE (§6.4.2), UNSELECT (RFC 3691), CHECK (§6.4.1): selected only.
+ * SELECT/EXAMINE take the CONDSTORE and QRESYNC parameters and answer
+ * CLOSED, HIGHESTMODSEQ and the QRESYNC report (RFC 7162, cmd_resync.c).
  *
  * A selected session keeps the UIDs of the mailbox in order (its sequence
  * number map) and the MODSEQ it has reported up to; select_sync reads what
@@ -16,6 +18,7 @@
 #include "cmd.h"
 #include "cmd_util.h"
 #include "resp.h"
+#include "resync.h"
 
 #define SELECT_FLAGS "\\Answered \\Flagged \\Deleted \\Seen \\Draft"
 
@@ -27,8 +30,11 @@ select_leave(struct session *s)
 	s->nuids = s->capuids = 0;
 	xfree(&s->recent);
 	s->nrecent = s->caprecent = 0;
+	xfree(&s->pending);
+	s->npending = s->cappending = 0;
 	s->recent_reported = 0;
 	s->nown = 0;
+	s->nvanished = 0;
 	s->mbox_id = 0;
 	s->modseq = 0;
 	s->readonly = false;
@@ -63,19 +69,34 @@ select_is_recent(const struct session *s, uint32_t uid)
 	return false;
 }
 
-/* Claims the messages nobody has seen as \Recent yet (none in EXAMINE). */
+/*
+ * Claims the messages nobody has seen as \Recent yet. EXAMINE claims
+ * nothing (RFC 3501 §6.3.2: \Recent must not be lost) but shows the
+ * unclaimed ones as \Recent all the same.
+ */
 static enum store_err
 select_claim_recent(struct session *s, const char *name, uint32_t mbox_id)
 {
 	uint32_t first, end;
 	enum store_err e;
 
-	if (s->readonly)
-		return STORE_OK;
-	e = store_mbox_claim_recent(s->store, s->user, name, mbox_id, &first,
-	    &end);
+	if (s->readonly) {
+		struct store_mbox mb;
+
+		e = store_mbox_get(s->store, s->user, name, &mb);
+		first = mb.recent_uid;
+		end = mb.uidnext;
+	} else {
+		e = store_mbox_claim_recent(s->store, s->user, name, mbox_id,
+		    &first, &end);
+	}
 	if (e != STORE_OK || first >= end)
 		return e;
+	if (s->nrecent > 0 && first <= s->recent[s->nrecent - 1].hi) {
+		if (end > s->recent[s->nrecent - 1].hi)
+			s->recent[s->nrecent - 1].hi = end;
+		return STORE_OK;
+	}
 	if (s->nrecent == s->caprecent) {
 		s->caprecent = s->caprecent == 0 ? 4 : s->caprecent * 2;
 		s->recent = xreallocarray(s->recent, s->caprecent,
@@ -124,17 +145,29 @@ select_open(struct session *s, struct args *a, bool readonly)
 {
 	char name[STORE_NAME_MAX + 1];
 	struct select_load sl = { s, 0 };
+	struct resync_select rp;
 	struct store_mbox mb;
 	uint32_t recent;
 	enum store_err e;
+	bool was_selected = s->state == SESSION_SELECTED;
 
 	/* A failed SELECT leaves no mailbox selected (RFC 3501 §6.3.1). */
 	select_leave(s);
+	/* The boundary between the two mailboxes' responses (RFC 7162
+	 * §3.2.11), whether or not CONDSTORE is on. */
+	if (was_selected)
+		resp_untagged(s, "OK [CLOSED] Previous mailbox closed");
+	memset(&rp, 0, sizeof(rp));
 	if (!cmd_mailbox_arg(s, a, MBOXNAME_EXISTING, name) ||
-	    !cmd_args_end(s, a))
+	    !resync_select_params(s, a, &rp) || !cmd_args_end(s, a)) {
+		resync_select_free(&rp);
 		return;
+	}
+	if (rp.condstore || rp.qresync)
+		s->condstore = true;	/* RFC 7162 §3.1.8 */
 	e = store_mbox_get(s->store, s->user, name, &mb);
 	if (e == STORE_OK && (mb.flags & STORE_MBOX_NOSELECT)) {
+		resync_select_free(&rp);
 		resp_no(s, "NONEXISTENT", "Mailbox is not selectable");
 		return;
 	}
@@ -147,11 +180,12 @@ select_open(struct session *s, struct args *a, bool readonly)
 	if (e == STORE_OK)
 		e = select_claim_recent(s, name, mb.id);
 	if (e != STORE_OK) {
+		resync_select_free(&rp);
 		select_leave(s);
 		cmd_store_error(s, e);
 		return;
 	}
-	recent = readonly ? mb.recent : select_recent_count(s);
+	recent = select_recent_count(s);
 	s->recent_reported = recent;
 	resp_untagged(s, "FLAGS (" SELECT_FLAGS ")");
 	if (readonly)
@@ -166,9 +200,20 @@ select_open(struct session *s, struct args *a, bool readonly)
 		    sl.first_unseen);
 	resp_untagged(s, "OK [UIDVALIDITY %u] UIDs valid", mb.uidvalidity);
 	resp_untagged(s, "OK [UIDNEXT %u] Predicted next UID", mb.uidnext);
+	/* Every mailbox keeps MODSEQs: never NOMODSEQ (RFC 7162 §3.1.2). */
+	if (s->condstore)
+		resp_untagged(s, "OK [HIGHESTMODSEQ %llu] Highest",
+		    (unsigned long long)s->modseq);
 	s->selected = xstrdup(name);
 	s->mbox_id = mb.id;
 	s->state = SESSION_SELECTED;
+	e = resync_select_report(s, &rp, mb.uidvalidity, mb.uidnext);
+	resync_select_free(&rp);
+	if (e != STORE_OK) {
+		select_leave(s);
+		cmd_store_error(s, e);
+		return;
+	}
 	resp_tagged(s, "OK", readonly ? "READ-ONLY" : "READ-WRITE",
 	    "%s completed", readonly ? "EXAMINE" : "SELECT");
 }
@@ -207,10 +252,8 @@ select_seq(const struct session *s, uint32_t uid)
 struct select_sync_ctx {
 	struct session *s;
 	bool allow_expunge;
-	bool held_back;		/* an expunge could not be reported yet */
 	size_t old_n;		/* messages the client knew of */
-	uint32_t last_uid;
-	uint64_t top;		/* the highest MODSEQ seen */
+	uint64_t limit;		/* HIGHESTMODSEQ read before the walks */
 	char **keywords;	/* the mailbox's keyword names by index */
 };
 
@@ -290,6 +333,27 @@ select_note_own(struct session *s, uint32_t uid, uint64_t modseq)
 	s->nown++;
 }
 
+static int
+select_uid_cmp(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Forgets the own changes that the reported MODSEQ now covers. */
+static void
+select_prune_own(struct session *s)
+{
+	size_t i, o = 0;
+
+	for (i = 0; i < s->nown; i++) {
+		if (s->own[i].modseq > s->modseq)
+			s->own[o++] = s->own[i];
+	}
+	s->nown = o;
+}
+
 static bool
 select_is_own(const struct session *s, const struct store_msg *m)
 {
@@ -305,7 +369,12 @@ select_is_own(const struct session *s, const struct store_msg *m)
 void
 select_expunged(struct session *s, uint32_t seq)
 {
-	resp_untagged(s, "%u EXPUNGE", seq);
+	/* With QRESYNC, one VANISHED for the lot, sent by the caller
+	 * (RFC 7162 §3.2.10.2). */
+	if (s->qresync)
+		resync_vanished_add(s, s->uids[seq - 1]);
+	else
+		resp_untagged(s, "%u EXPUNGE", seq);
 	memmove(&s->uids[seq - 1], &s->uids[seq],
 	    (s->nuids - seq) * sizeof(uint32_t));
 	s->nuids--;
@@ -318,16 +387,28 @@ select_changed_cb(void *ctx, const struct store_msg *msg)
 	struct session *s = c->s;
 	uint32_t seq;
 
-	if (msg->modseq > c->top)
-		c->top = msg->modseq;
-	if (msg->uid > c->last_uid) {
-		/* New: announced by EXISTS; its flags come with FETCH. */
+	seq = select_seq(s, msg->uid);
+	if (seq == 0) {
+		/*
+		 * New (an expunged message is no longer in the store): it
+		 * is announced by EXISTS and its flags come with FETCH. One
+		 * changed after the walk's limit is announced now all the
+		 * same, so that no later UID gets a number before it; its
+		 * change is not reported again next time.
+		 */
 		select_push_uid(s, msg->uid);
+		if (msg->modseq > c->limit)
+			select_note_own(s, msg->uid, msg->modseq);
 		return 0;
 	}
-	seq = select_seq(s, msg->uid);
-	if (seq == 0 || seq > c->old_n || select_is_own(s, msg))
+	/* Past the limit: the next sync reports it, after the expunges
+	 * that may have come before it. */
+	if (msg->modseq > c->limit || seq > c->old_n || select_is_own(s, msg))
 		return 0;
+	if (s->condstore) {
+		resync_fetch_flags(s, seq, msg, &c->keywords);
+		return 0;
+	}
 	resp_begin(s);
 	resp_add(s, "%u FETCH (FLAGS ", seq);
 	select_write_flags(s, msg, &c->keywords);
@@ -347,7 +428,21 @@ select_expunged_cb(void *ctx, uint32_t uid)
 	if (seq == 0)
 		return 0;	/* never known here, or already reported */
 	if (!c->allow_expunge) {
-		c->held_back = true;
+		/* Remembered, and reported at the next command that allows
+		 * it; the MODSEQ moves on regardless. */
+		size_t i;
+
+		for (i = 0; i < s->npending; i++) {
+			if (s->pending[i] == uid)
+				return 0;
+		}
+		if (s->npending == s->cappending) {
+			s->cappending = s->cappending == 0 ? 16 :
+			    s->cappending * 2;
+			s->pending = xreallocarray(s->pending, s->cappending,
+			    sizeof(uint32_t));
+		}
+		s->pending[s->npending++] = uid;
 		return 0;
 	}
 	select_expunged(s, seq);
@@ -360,7 +455,9 @@ void
 select_sync(struct session *s, bool allow_expunge)
 {
 	struct select_sync_ctx c;
+	struct store_mbox mb;
 	enum store_err e;
+	size_t tail;
 
 	if (s->state != SESSION_SELECTED)
 		return;
@@ -368,14 +465,36 @@ select_sync(struct session *s, bool allow_expunge)
 	c.s = s;
 	c.allow_expunge = allow_expunge;
 	c.old_n = s->nuids;
-	c.last_uid = s->nuids > 0 ? s->uids[s->nuids - 1] : 0;
-	c.top = s->modseq;
-	/* Expunges first, so that FETCH and EXISTS use the new numbers. */
-	e = store_changes(s->store, s->user, s->selected, s->mbox_id,
+	c.limit = s->modseq;
+	/* Everything up to the mailbox's HIGHESTMODSEQ as read now is
+	 * covered by the walks below: writers to a mailbox take turns, so
+	 * every change at or below it has committed. */
+	e = store_mbox_get(s->store, s->user, s->selected, &mb);
+	if (e == STORE_OK && mb.id != s->mbox_id)
+		e = STORE_ERR_NOTFOUND;
+	if (e == STORE_OK && mb.highestmodseq > c.limit)
+		c.limit = mb.highestmodseq;
+	/* Held-back expunges first, then new ones, so that FETCH and EXISTS
+	 * use the new numbers. */
+	if (e == STORE_OK && allow_expunge && s->npending > 0) {
+		size_t i, n = s->npending;
+
+		s->npending = 0;
+		for (i = 0; i < n; i++)
+			(void)select_expunged_cb(&c, s->pending[i]);
+	}
+	if (e == STORE_OK)
+		e = store_changes(s->store, s->user, s->selected, s->mbox_id,
 	    s->modseq, NULL, select_expunged_cb, &c);
+	resync_vanished_flush(s);
+	tail = s->nuids;
 	if (e == STORE_OK)
 		e = store_changes(s->store, s->user, s->selected, s->mbox_id,
 		    s->modseq, select_changed_cb, NULL, &c);
+	/* The walk goes in MODSEQ order: put the new UIDs in order. */
+	if (s->nuids - tail > 1)
+		qsort(s->uids + tail, s->nuids - tail, sizeof(uint32_t),
+		    select_uid_cmp);
 	if (e == STORE_ERR_NOTFOUND) {
 		/* Deleted or renamed away under us: nothing sensible can be
 		 * said about sequence numbers any more (RFC 2180 §3). */
@@ -388,20 +507,19 @@ select_sync(struct session *s, bool allow_expunge)
 		if (s->nuids != c.old_n) {
 			uint32_t recent;
 
+			/* RFC 3501 §5.5: EXISTS and RECENT together. */
 			resp_untagged(s, "%zu EXISTS", s->nuids);
 			if (select_claim_recent(s, s->selected, s->mbox_id) ==
-			    STORE_OK && (recent = select_recent_count(s)) !=
-			    s->recent_reported) {
+			    STORE_OK) {
+				recent = select_recent_count(s);
 				resp_untagged(s, "%u RECENT", recent);
 				s->recent_reported = recent;
 			}
 		}
-		/* Held-back expunges are read again next time. */
-		if (!c.held_back)
-			s->modseq = c.top;
+		s->modseq = c.limit;
 	}
 	select_keywords_free(&c.keywords);
-	s->nown = 0;
+	select_prune_own(s);
 }
 
 void

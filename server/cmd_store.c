@@ -4,8 +4,11 @@
  *   COPY and UID COPY (§6.4.7, §6.4.8), MOVE and UID MOVE (RFC 6851),
  *   EXPUNGE (§6.4.3) and UID EXPUNGE (RFC 4315).
  * In a mailbox opened with EXAMINE they answer NO [READ-ONLY] (COPY reads
- * only, so it works there).
+ * only, so it works there). CONDSTORE and QRESYNC (RFC 7162): STORE's
+ * UNCHANGEDSINCE and MODIFIED, MODSEQ in its FETCH responses, VANISHED
+ * for expunges, HIGHESTMODSEQ after EXPUNGE.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -16,6 +19,7 @@
 #include "cmd_util.h"
 #include "flags.h"
 #include "resp.h"
+#include "resync.h"
 #include "seqset.h"
 
 /* Reads the sequence set argument and resolves it; answers on false. */
@@ -70,7 +74,24 @@ struct store_run {
 	struct session *s;
 	bool silent;
 	char **kw;
+	bool conditional;	/* UNCHANGEDSINCE given (RFC 7162 §3.1.3) */
+	uint64_t unchangedsince;
+	uint32_t *modified;	/* failed the test: numbers or UIDs */
+	size_t nmodified, capmodified;
+	size_t seen;		/* messages the store still had */
 };
+
+static void
+store_add_modified(struct store_run *r, uint32_t v)
+{
+	if (r->nmodified == r->capmodified) {
+		r->capmodified = r->capmodified == 0 ? 16 :
+		    r->capmodified * 2;
+		r->modified = xreallocarray(r->modified, r->capmodified,
+		    sizeof(uint32_t));
+	}
+	r->modified[r->nmodified++] = v;
+}
 
 static int
 store_changed_cb(void *ctx, const struct store_msg *m, bool changed)
@@ -78,10 +99,15 @@ store_changed_cb(void *ctx, const struct store_msg *m, bool changed)
 	struct store_run *r = ctx;
 	struct session *s = r->s;
 	size_t lo = 0, hi = s->nuids;
+	bool failed;
 
+	r->seen++;
 	if (changed)
 		select_note_own(s, m->uid, m->modseq);
-	if (r->silent)
+	failed = r->conditional && !changed && m->modseq > r->unchangedsince;
+	/* With CONDSTORE even .SILENT reports the new MODSEQ of what
+	 * changed (RFC 7162 §3.1.3). */
+	if (r->silent && !(s->condstore && changed) && !failed)
 		return 0;
 	while (lo < hi) {
 		size_t mid = (lo + hi) / 2;
@@ -93,6 +119,20 @@ store_changed_cb(void *ctx, const struct store_msg *m, bool changed)
 	}
 	if (lo >= s->nuids || s->uids[lo] != m->uid)
 		return 0;
+	if (failed) {
+		/* Its flags now, so the client need not ask (§3.1.3). */
+		store_add_modified(r, s->uid ? m->uid : (uint32_t)lo + 1);
+		select_note_own(s, m->uid, m->modseq);
+	}
+	if (r->silent && !failed) {
+		resp_untagged(s, "%zu FETCH (UID %u MODSEQ (%llu))", lo + 1,
+		    m->uid, (unsigned long long)m->modseq);
+		return 0;
+	}
+	if (s->condstore) {
+		resync_fetch_flags(s, (uint32_t)lo + 1, m, &r->kw);
+		return 0;
+	}
 	resp_begin(s);
 	resp_add(s, "%zu FETCH (", lo + 1);
 	if (s->uid)
@@ -109,7 +149,7 @@ cmd_store(struct session *s, struct args *a)
 {
 	struct msgref *refs = NULL;
 	struct flags_list fl;
-	struct store_run r = { s, false, NULL };
+	struct store_run r = { .s = s };
 	enum store_flag_op op;
 	const uint8_t *p;
 	size_t n, len, i;
@@ -120,6 +160,8 @@ cmd_store(struct session *s, struct args *a)
 
 	if (!store_refs(s, a, &refs, &n))
 		return;
+	if (!resync_store_modifiers(s, a, &r.conditional, &r.unchangedsince))
+		goto out;
 	if (!args_atom(a, &p, &len)) {
 		cmd_bad_args(s, "FLAGS, +FLAGS or -FLAGS");
 		goto out;
@@ -166,6 +208,8 @@ cmd_store(struct session *s, struct args *a)
 	}
 	/* Others' changes first (no EXPUNGE during STORE, §7.4.1). */
 	select_sync(s, s->uid);
+	if (r.conditional)
+		resync_enable_condstore(s);
 	for (i = 0; i < fl.nkeywords; i++) {
 		unsigned idx;
 
@@ -185,15 +229,40 @@ cmd_store(struct session *s, struct args *a)
 		keywords |= (uint64_t)1 << idx;
 	}
 	uids = store_uids(refs, n);
-	e = n == 0 ? STORE_OK : store_msg_set_flags(s->store, s->user,
-	    s->selected, s->mbox_id, uids, n, op, fl.system, keywords, 0,
-	    store_changed_cb, &r);
-	if (e != STORE_OK)
+	if (r.conditional && r.unchangedsince == 0) {
+		/* UNCHANGEDSINCE 0 fails for every message: each has a
+		 * MODSEQ of at least 1 (RFC 7162 §3.1.3). */
+		for (i = 0; i < n; i++)
+			store_add_modified(&r, s->uid ? refs[i].uid :
+			    refs[i].seq);
+		e = STORE_OK;
+	} else {
+		e = n == 0 ? STORE_OK : store_msg_set_flags(s->store, s->user,
+		    s->selected, s->mbox_id, uids, n, op, fl.system, keywords,
+		    r.unchangedsince, store_changed_cb, &r);
+	}
+	if (e != STORE_OK) {
 		cmd_store_error(s, e);
-	else
+	} else if (r.nmodified > 0) {
+		struct buf code = BUF_INITIALIZER(SIZE_MAX);
+
+		if (buf_adds(&code, "MODIFIED ") == 0 &&
+		    seqset_format(&code, r.modified, r.nmodified) == 0)
+			resp_tagged(s, "OK", buf_cstr(&code),
+			    "Conditional STORE failed");
+		else
+			resp_ok(s, "Conditional STORE failed");
+		buf_free(&code);
+	} else if (r.seen < n) {
+		/* RFC 2180 §4.2.2: another session expunged some of them. */
+		resp_no(s, "EXPUNGEISSUED", "Some of the requested messages "
+		    "no longer exist");
+	} else {
 		resp_ok(s, "STORE completed");
+	}
 out:
 	select_keywords_free(&r.kw);
+	free(r.modified);
 	free(uids);
 	free(refs);
 }
@@ -279,7 +348,8 @@ cmd_expunge(struct session *s, struct args *a)
 {
 	struct msgref *refs = NULL;
 	uint32_t *uids = NULL;
-	size_t n = 0;
+	size_t n = 0, before;
+	uint64_t hms;
 	enum store_err e;
 
 	if (s->uid && !store_refs(s, a, &refs, &n))
@@ -303,14 +373,29 @@ cmd_expunge(struct session *s, struct args *a)
 		return;
 	}
 	select_sync(s, true);
+	before = s->nuids;
 	e = store_msg_expunge(s->store, s->user, s->selected, s->mbox_id,
 	    uids, n, store_expunged_cb, s);
 	free(uids);
+	resync_vanished_flush(s);
 	if (e != STORE_OK) {
 		cmd_store_error(s, e);
 		return;
 	}
-	resp_ok(s, "EXPUNGE completed");
+	/* With QRESYNC, the new HIGHESTMODSEQ when something went
+	 * (RFC 7162 §3.2.7, §3.2.9). */
+	if (s->qresync && s->nuids < before &&
+	    resync_sync_highestmodseq(s, &hms)) {
+		char code[48];
+
+		if (snprintf(code, sizeof(code), "HIGHESTMODSEQ %llu",
+		    (unsigned long long)hms) > 0) {
+			resp_tagged(s, "OK", code, "EXPUNGE completed");
+			return;
+		}
+	}
+	if (!s->closing)
+		resp_ok(s, "EXPUNGE completed");
 }
 
 /*
@@ -365,6 +450,7 @@ cmd_move(struct session *s, struct args *a)
 	}
 	for (i = 0; i < n; i++)
 		(void)store_expunged_cb(s, uids[i]);
+	resync_vanished_flush(s);	/* RFC 6851 §4.3 with QRESYNC */
 	/* A move into the selected mailbox itself brings new messages. */
 	if (strcmp(dst, s->selected) == 0)
 		select_sync(s, false);

@@ -1,11 +1,14 @@
 /*
  * main.c: refimapd's entry point. Two ways to run:
  *   refimapd -i      one session on fd 0/1, for inetd (RFC 3501 over
- *                    whatever inetd accepted);
- *   refimapd         a daemon: config, log, bind, drop privileges, store
- *                    recovery, then one forked child per connection, with
- *                    max_sessions and a per-address limit. SIGTERM stops it
- *                    and its sessions (each says BYE).
+ *                    whatever inetd accepted); with --tls, TLS first
+ *                    (imaps, RFC 8314);
+ *   refimapd         a daemon: config, log, bind, load TLS, drop
+ *                    privileges, store recovery, then one forked child per
+ *                    connection, with max_sessions and a per-address limit.
+ *                    With tls_cert set it also listens on tls_port
+ *                    (implicit TLS) and offers STARTTLS on port. SIGTERM
+ *                    stops it and its sessions (each says BYE).
  */
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -13,6 +16,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <grp.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -31,10 +35,11 @@
 #include "../lib/xalloc.h"
 #include "../store/store.h"
 #include "session.h"
+#include "tls.h"
 #include "version.h"
 
-#define MAIN_LISTEN_MAX	8
-#define MAIN_STOP_WAIT_MS 5000
+#define MAIN_LISTEN_MAX	16	/* plain and TLS sockets together */
+#define MAIN_STOP_WAIT_MS 3000
 
 struct main_child {
 	pid_t pid;
@@ -42,14 +47,28 @@ struct main_child {
 };
 
 static volatile sig_atomic_t main_got_term, main_got_chld, main_got_hup;
+static volatile sig_atomic_t main_got_usr1;
 static struct main_child *main_children;
 static size_t main_nchildren, main_capchildren;
+/* Loaded before privileges are dropped; children inherit it. */
+static struct tls_ctx *main_tls;
 
 static void
 main_usage(void)
 {
 	fprintf(stderr, "usage: refimapd [-c FILE] [-d DATA_DIR] [-l ADDR] "
-	    "[-p PORT] [-f] [-i] [-V]\n");
+	    "[-p PORT] [-P TLS_PORT] [-f] [-i [--tls]] [-V]\n"
+	    "  -c FILE      config file (default %s)\n"
+	    "  -d DIR       data_dir\n"
+	    "  -l ADDR      listen (address to bind, * for all)\n"
+	    "  -p PORT      port (plain IMAP with STARTTLS; 0: any free port)\n"
+	    "  -P PORT      tls_port (implicit TLS, needs tls_cert and "
+	    "tls_key;\n"
+	    "               0: any free port; none: no TLS listener)\n"
+	    "  -f           foreground, log to stderr\n"
+	    "  -i           one session on stdin/stdout (inetd)\n"
+	    "  --tls        with -i: TLS handshake first (imaps under inetd)\n"
+	    "  -V           print the version\n", CONFIG_DEFAULT_FILE);
 	exit(EX_USAGE);
 }
 
@@ -62,6 +81,8 @@ main_on_signal(int sig)
 		main_got_chld = 1;
 	else if (sig == SIGHUP)
 		main_got_hup = 1;
+	else if (sig == SIGUSR1)
+		main_got_usr1 = 1;
 }
 
 static void
@@ -100,9 +121,11 @@ main_check_store(const struct config *cfg)
 	store_close(&st);
 }
 
+/* implicit_tls: the handshake comes before the greeting (RFC 8314 §3.3);
+ * a failed or stalled one ends the session without a word. */
 static void
 main_run_session(int fd_in, int fd_out, const struct config *cfg,
-    unsigned id)
+    unsigned id, bool implicit_tls)
 {
 	struct session_peer peer;
 	struct session *s;
@@ -111,10 +134,21 @@ main_run_session(int fd_in, int fd_out, const struct config *cfg,
 	main_set_handler(SIGTERM, main_session_on_term);
 	main_set_handler(SIGINT, SIG_DFL);
 	main_set_handler(SIGHUP, SIG_IGN);
+	main_set_handler(SIGUSR1, SIG_IGN);
 	main_set_handler(SIGCHLD, SIG_DFL);
 	session_peer_from_fd(fd_in, &peer);
 	s = session_new(fd_in, fd_out, cfg, &peer, id);
-	log_msg(LOG_DEBUG, "connect");
+	s->tls_ctx = main_tls;
+	log_msg(LOG_DEBUG, "connect%s", implicit_tls ? " (tls)" : "");
+	if (implicit_tls) {
+		s->tls = tls_accept(main_tls, fd_in, fd_out,
+		    TLS_HANDSHAKE_LIMIT(cfg->idle_timeout_preauth));
+		if (s->tls == NULL) {
+			session_free(&s);
+			return;
+		}
+		log_msg(LOG_INFO, "TLS: %s", tls_describe(s->tls));
+	}
 	session_run(s);
 	session_free(&s);
 }
@@ -149,21 +183,24 @@ main_drop_privileges(const char *user)
 	log_msg(LOG_INFO, "running as %s", user);
 }
 
+/* Binds addr/port (one socket per address found) into fds[n...]; returns
+ * the new count. Exits when none could be bound. */
 static size_t
-main_listen(const struct config *cfg, int *fds)
+main_listen(const char *addr, const char *port, bool tls, int *fds,
+    size_t n)
 {
 	struct addrinfo hints, *res, *ai;
-	const char *host = strcmp(cfg->listen, "*") == 0 ? NULL : cfg->listen;
-	size_t n = 0;
+	const char *host = strcmp(addr, "*") == 0 ? NULL : addr;
+	size_t n0 = n;
 	int r;
 
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = AI_PASSIVE;
-	if ((r = getaddrinfo(host, cfg->port, &hints, &res)) != 0) {
-		log_msg(LOG_ERR, "listen %s port %s: %s", cfg->listen,
-		    cfg->port, gai_strerror(r));
+	if ((r = getaddrinfo(host, port, &hints, &res)) != 0) {
+		log_msg(LOG_ERR, "listen %s port %s%s: %s", addr, port,
+		    tls ? " (tls)" : "", gai_strerror(r));
 		exit(EX_CONFIG);
 	}
 	for (ai = res; ai != NULL && n < MAIN_LISTEN_MAX; ai = ai->ai_next) {
@@ -183,8 +220,8 @@ main_listen(const struct config *cfg, int *fds)
 			    sizeof(one));
 		if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 ||
 		    listen(fd, 128) < 0) {
-			log_msg(LOG_ERR, "bind %s port %s: %s", cfg->listen,
-			    cfg->port, strerror(errno));
+			log_msg(LOG_ERR, "bind %s port %s%s: %s", addr, port,
+			    tls ? " (tls)" : "", strerror(errno));
 			close(fd);
 			continue;
 		}
@@ -192,21 +229,103 @@ main_listen(const struct config *cfg, int *fds)
 		    getnameinfo((struct sockaddr *)&ss, sl, hbuf,
 		    sizeof(hbuf), sbuf, sizeof(sbuf),
 		    NI_NUMERICHOST | NI_NUMERICSERV) == 0)
-			log_msg(LOG_NOTICE, "listening on %s port %s", hbuf,
-			    sbuf);
+			log_msg(LOG_NOTICE, "listening on %s port %s%s", hbuf,
+			    sbuf, tls ? " (tls)" : "");
 		fds[n++] = fd;
 	}
 	freeaddrinfo(res);
-	if (n == 0) {
-		log_msg(LOG_ERR, "no address to listen on");
+	if (n == n0) {
+		log_msg(LOG_ERR, "no address to listen on%s",
+		    tls ? " for TLS" : "");
 		exit(EX_OSERR);
 	}
 	return n;
 }
 
+static const struct config *main_cfg;
+
+#define MAIN_CHECKPOINT_SECS	30
+#define MAIN_WATCH_SECS		2	/* failchk for processes that died
+					   outside our sight (deliver) */
+#define MAIN_RECOVER_WAIT_MS	1000
+#define MAIN_VISIT_WAIT_MS	3000
+
+/*
+ * Opens the store (running failchk, or recovery when allowed), optionally
+ * takes a checkpoint, and closes it again, in a short-lived child: the
+ * master itself keeps no Berkeley DB state between visits, so a failed or
+ * recovering open leaves nothing behind in it.
+ */
+static enum store_err
+main_store_visit(const struct config *cfg, bool failchk_only, bool checkpoint,
+    bool force)
+{
+	pid_t pid = fork();
+	unsigned waited;
+	int status;
+
+	if (pid < 0) {
+		log_msg(LOG_ERR, "fork: %s", strerror(errno));
+		return STORE_ERR_IO;
+	}
+	if (pid == 0) {
+		struct store_options opt = { .create = false,
+		    .nosync = !cfg->fsync, .failchk_only = failchk_only,
+		    .force_recovery = force };
+		struct store *st = NULL;
+		const char *error = NULL;
+		enum store_err e;
+
+		e = store_open(cfg->data_dir, &opt, &st, &error);
+		if (e == STORE_OK && checkpoint)
+			e = store_checkpoint(st);
+		if (e != STORE_OK && e != STORE_ERR_TRYAGAIN)
+			log_msg(LOG_ERR, "store: %s", error != NULL ? error :
+			    store_strerror(e));
+		store_close(&st);
+		_exit(e == STORE_OK ? 0 : e == STORE_ERR_TRYAGAIN ?
+		    EX_TEMPFAIL : EX_SOFTWARE);
+	}
+	/* A visit stuck on a lock that a dead process held is the sign
+	 * that only recovery can help (recovery itself is not bounded). */
+	for (waited = 0;; waited += 20) {
+		pid_t r = waitpid(pid, &status, failchk_only ? WNOHANG : 0);
+		struct timespec ts = { 0, 20 * 1000 * 1000 };
+
+		if (r == pid)
+			break;
+		if (r < 0 && errno != EINTR)
+			return STORE_ERR_IO;
+		if (waited >= MAIN_VISIT_WAIT_MS) {
+			log_msg(LOG_WARNING, "store check stuck on a lock");
+			(void)kill(pid, SIGKILL);
+			(void)waitpid(pid, NULL, 0);
+			return STORE_ERR_TRYAGAIN;
+		}
+		nanosleep(&ts, NULL);
+	}
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		return STORE_OK;
+	if (WIFEXITED(status) && WEXITSTATUS(status) == EX_TEMPFAIL)
+		return STORE_ERR_TRYAGAIN;
+	return STORE_ERR_IO;
+}
+
+static bool main_stopping;
+static void main_stop_children(unsigned wait_ms);
+static void main_store_watch(void);
+
+
+/*
+ * Reaps ended sessions. One that died by a signal may have left locks and
+ * a transaction behind in the store, which would block every other
+ * session: opening the environment runs Berkeley DB's failchk on it
+ * (DB_REGISTER | DB_FAILCHK, recovery only when that cannot be done).
+ */
 static void
 main_reap(void)
 {
+	bool died = false;
 	pid_t pid;
 	int status;
 
@@ -220,27 +339,58 @@ main_reap(void)
 				break;
 			}
 		}
-		if (WIFSIGNALED(status))
+		if (WIFSIGNALED(status)) {
 			log_msg(LOG_WARNING, "session %ld killed by signal %d",
 			    (long)pid, WTERMSIG(status));
+			died = true;
+		}
 	}
+	if (died)
+		main_store_watch();
 }
 
-/* Refuses a connection with a BYE (RFC 3501 §7.1.5) and closes it. */
+/*
+ * Runs Berkeley DB's failchk through a short open of the store: it finds
+ * processes that died with the store open (a killed session, or a deliver
+ * killed by its MTA, which the master never sees) and releases their locks;
+ * when only recovery can help, it ends every session and recovers.
+ */
 static void
-main_refuse(int fd, const char *why)
+main_store_watch(void)
+{
+	if (main_cfg == NULL || main_stopping)
+		return;
+	if (main_store_visit(main_cfg, true, false, false) != STORE_ERR_TRYAGAIN)
+		return;
+	/*
+	 * It died holding one of Berkeley DB's region locks: sessions that
+	 * wait for it would wait forever, and only recovery helps, which
+	 * needs every process out of the store. End the sessions (BYE to
+	 * the idle ones), recover, and serve again. Nothing committed is
+	 * lost; the clients reconnect.
+	 */
+	log_msg(LOG_WARNING, "store needs recovery: ending all sessions");
+	main_stop_children(MAIN_RECOVER_WAIT_MS);
+	(void)main_store_visit(main_cfg, false, false, true);
+}
+
+/* Refuses a connection with a BYE (RFC 3501 §7.1.5) and closes it; on the
+ * TLS port, where plaintext would be noise to the client, just closes. */
+static void
+main_refuse(int fd, bool tls, const char *why)
 {
 	char line[128];
 	int n = snprintf(line, sizeof(line), "* BYE %s\r\n", why);
 
-	if (n > 0)
+	if (n > 0 && !tls)
 		(void)!write(fd, line, (size_t)n);
 	close(fd);
 }
 
+/* tls: lfd is the implicit TLS listener. */
 static void
-main_accept(int lfd, const struct config *cfg, int *lfds, size_t nl,
-    unsigned *next_id)
+main_accept(int lfd, bool tls, const struct config *cfg, int *lfds,
+    size_t nl, unsigned *next_id)
 {
 	struct session_peer peer;
 	size_t i, same = 0;
@@ -260,20 +410,20 @@ main_accept(int lfd, const struct config *cfg, int *lfds, size_t nl,
 	if (main_nchildren >= cfg->max_sessions) {
 		log_msg(LOG_WARNING, "refused %s: max_sessions (%u) reached",
 		    peer.addr, cfg->max_sessions);
-		main_refuse(fd, "Too many sessions, try again later");
+		main_refuse(fd, tls, "Too many sessions, try again later");
 		return;
 	}
 	if (same >= cfg->max_sessions_per_ip) {
 		log_msg(LOG_WARNING, "refused %s: max_sessions_per_ip (%u) "
 		    "reached", peer.addr, cfg->max_sessions_per_ip);
-		main_refuse(fd, "Too many sessions from your address");
+		main_refuse(fd, tls, "Too many sessions from your address");
 		return;
 	}
 	(*next_id)++;
 	pid = fork();
 	if (pid < 0) {
 		log_msg(LOG_ERR, "fork: %s", strerror(errno));
-		main_refuse(fd, "Server busy, try again later");
+		main_refuse(fd, tls, "Server busy, try again later");
 		return;
 	}
 	if (pid == 0) {
@@ -285,7 +435,7 @@ main_accept(int lfd, const struct config *cfg, int *lfds, size_t nl,
 		sigemptyset(&none);
 		main_set_handler(SIGCHLD, SIG_DFL);
 		(void)sigprocmask(SIG_SETMASK, &none, NULL);
-		main_run_session(fd, fd, cfg, *next_id);
+		main_run_session(fd, fd, cfg, *next_id, tls);
 		_exit(0);
 	}
 	close(fd);
@@ -301,24 +451,30 @@ main_accept(int lfd, const struct config *cfg, int *lfds, size_t nl,
 	main_nchildren++;
 }
 
+/* SIGTERM to every session (each says BYE), SIGKILL to those still there
+ * after wait_ms (one stuck in the store cannot act on SIGTERM). */
 static void
-main_stop_children(void)
+main_stop_children(unsigned wait_ms)
 {
 	struct timespec ts = { 0, 50 * 1000 * 1000 };
 	unsigned waited = 0;
 	size_t i;
 
+	main_stopping = true;
 	for (i = 0; i < main_nchildren; i++)
 		(void)kill(main_children[i].pid, SIGTERM);
-	while (main_nchildren > 0 && waited < MAIN_STOP_WAIT_MS) {
+	while (main_nchildren > 0 && waited < wait_ms) {
 		nanosleep(&ts, NULL);
 		waited += 50;
 		main_reap();
 	}
 	for (i = 0; i < main_nchildren; i++)
 		(void)kill(main_children[i].pid, SIGKILL);
-	while (main_nchildren > 0 && waitpid(-1, NULL, 0) > 0)
-		main_reap();
+	while (main_nchildren > 0) {
+		(void)waitpid(main_children[0].pid, NULL, 0);
+		main_children[0] = main_children[--main_nchildren];
+	}
+	main_stopping = false;
 }
 
 static void
@@ -349,14 +505,20 @@ static void
 main_daemon(const struct config *cfg, bool foreground)
 {
 	struct pollfd pfds[MAIN_LISTEN_MAX];
+	time_t last_checkpoint, last_watch;
 	int lfds[MAIN_LISTEN_MAX];
 	sigset_t block, old;
 	unsigned next_id = 0;
-	size_t nl, i;
+	size_t nl, nplain, i;
 
-	nl = main_listen(cfg, lfds);
+	nl = nplain = main_listen(cfg->listen, cfg->port, false, lfds, 0);
+	if (main_tls != NULL && strcmp(cfg->tls_port, "none") != 0)
+		nl = main_listen(cfg->tls_listen != NULL ? cfg->tls_listen :
+		    cfg->listen, cfg->tls_port, true, lfds, nl);
 	main_drop_privileges(cfg->user);
 	main_check_store(cfg);
+	main_cfg = cfg;
+	last_checkpoint = last_watch = time(NULL);
 	if (!foreground)
 		main_daemonize();
 	sigemptyset(&block);
@@ -364,11 +526,13 @@ main_daemon(const struct config *cfg, bool foreground)
 	sigaddset(&block, SIGINT);
 	sigaddset(&block, SIGCHLD);
 	sigaddset(&block, SIGHUP);
+	sigaddset(&block, SIGUSR1);
 	(void)sigprocmask(SIG_BLOCK, &block, &old);
 	main_set_handler(SIGTERM, main_on_signal);
 	main_set_handler(SIGINT, main_on_signal);
 	main_set_handler(SIGCHLD, main_on_signal);
 	main_set_handler(SIGHUP, main_on_signal);
+	main_set_handler(SIGUSR1, main_on_signal);
 	main_set_handler(SIGPIPE, SIG_IGN);
 	for (i = 0; i < nl; i++) {
 		pfds[i].fd = lfds[i];
@@ -376,7 +540,19 @@ main_daemon(const struct config *cfg, bool foreground)
 	}
 	log_msg(LOG_INFO, "refimapd %s started", REFIMAPD_VERSION);
 	while (!main_got_term) {
-		int r = ppoll(pfds, nl, NULL, &old);
+		struct timespec tick = { MAIN_WATCH_SECS, 0 };
+		int r = ppoll(pfds, nl, &tick, &old);
+		time_t now = time(NULL);
+
+		if (now - last_checkpoint >= MAIN_CHECKPOINT_SECS) {
+			last_checkpoint = now;
+			(void)main_store_visit(cfg, false, true, false);
+		}
+		if (main_got_usr1 || now - last_watch >= MAIN_WATCH_SECS) {
+			main_got_usr1 = 0;
+			last_watch = now;
+			main_store_watch();
+		}
 
 		if (main_got_chld) {
 			main_got_chld = 0;
@@ -391,34 +567,59 @@ main_daemon(const struct config *cfg, bool foreground)
 			continue;
 		for (i = 0; i < nl; i++) {
 			if (pfds[i].revents & POLLIN)
-				main_accept(lfds[i], cfg, lfds, nl, &next_id);
+				main_accept(lfds[i], i >= nplain, cfg, lfds,
+				    nl, &next_id);
 		}
 	}
 	log_msg(LOG_INFO, "stopping: %zu session(s) to end",
 	    main_nchildren);
 	for (i = 0; i < nl; i++)
 		close(lfds[i]);
-	main_stop_children();
+	main_stop_children(MAIN_STOP_WAIT_MS);
 	free(main_children);
 	log_msg(LOG_INFO, "stopped");
+}
+
+/* Loads the TLS context when the config names a certificate (or --tls
+ * asks for one). 0, or -1 with a message naming the file in errbuf. */
+static int
+main_load_tls(const struct config *cfg, bool required, char *errbuf,
+    size_t errlen)
+{
+	if (cfg->tls_cert == NULL && cfg->tls_key == NULL && !required)
+		return 0;
+	if (cfg->tls_cert == NULL || cfg->tls_key == NULL) {
+		(void)snprintf(errbuf, errlen, "TLS needs both tls_cert and "
+		    "tls_key%s", required ? " (for --tls)" : "");
+		return -1;
+	}
+	main_tls = tls_ctx_new(cfg->tls_cert, cfg->tls_key, errbuf, errlen);
+	return main_tls == NULL ? -1 : 0;
 }
 
 int
 main(int argc, char **argv)
 {
 	const char *conffile = NULL, *opt_dir = NULL, *opt_listen = NULL;
-	const char *opt_port = NULL;
-	bool foreground = false, inetd = false;
+	const char *opt_port = NULL, *opt_tls_port = NULL;
+	bool foreground = false, inetd = false, inetd_tls = false;
+	static const struct option longopts[] = {
+		{ "tls", no_argument, NULL, 'T' },
+		{ NULL, 0, NULL, 0 },
+	};
 	struct config cfg;
 	char err[512];
 	int c;
 
-	while ((c = getopt(argc, argv, "c:d:l:p:fiVh")) != -1) {
+	while ((c = getopt_long(argc, argv, "c:d:l:p:P:fiVh", longopts,
+	    NULL)) != -1) {
 		switch (c) {
 		case 'c': conffile = optarg; break;
 		case 'd': opt_dir = optarg; break;
 		case 'l': opt_listen = optarg; break;
 		case 'p': opt_port = optarg; break;
+		case 'P': opt_tls_port = optarg; break;
+		case 'T': inetd_tls = true; break;
 		case 'f': foreground = true; break;
 		case 'i': inetd = true; break;
 		case 'V':
@@ -427,7 +628,7 @@ main(int argc, char **argv)
 		default: main_usage();
 		}
 	}
-	if (optind != argc)
+	if (optind != argc || (inetd_tls && !inetd))
 		main_usage();
 	if (inetd && !foreground) {
 		/* inetd ties fd 2 to the socket: never write there. */
@@ -447,7 +648,10 @@ main(int argc, char **argv)
 	    (opt_listen != NULL &&
 	    config_set(&cfg, "listen", opt_listen, err, sizeof(err)) < 0) ||
 	    (opt_port != NULL &&
-	    config_set(&cfg, "port", opt_port, err, sizeof(err)) < 0)) {
+	    config_set(&cfg, "port", opt_port, err, sizeof(err)) < 0) ||
+	    (opt_tls_port != NULL &&
+	    config_set(&cfg, "tls_port", opt_tls_port, err, sizeof(err)) < 0) ||
+	    main_load_tls(&cfg, inetd_tls, err, sizeof(err)) < 0) {
 		log_msg(LOG_ERR, "config: %s", err);
 		if (!foreground)
 			fprintf(stderr, "refimapd: config: %s\n", err);
@@ -455,10 +659,13 @@ main(int argc, char **argv)
 		return EX_CONFIG;
 	}
 	log_set_level(cfg.log_level);
-	if (inetd)
-		main_run_session(0, 1, &cfg, (unsigned)getpid());
-	else
+	if (inetd) {
+		main_run_session(0, 1, &cfg, (unsigned)getpid(), inetd_tls);
+	} else {
+		cfg.master_checkpoints = true;
 		main_daemon(&cfg, foreground);
+	}
+	tls_ctx_free(&main_tls);
 	config_free(&cfg);
 	return 0;
 }

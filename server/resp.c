@@ -12,6 +12,7 @@
 #include "../lib/imapstr.h"
 #include "../lib/log.h"
 #include "resp.h"
+#include "tls.h"
 
 /* The output buffer has no maximum, so buf_* cannot fail on it; a failure
  * would be an internal error. */
@@ -121,6 +122,16 @@ resp_flush(struct session *s)
 {
 	size_t off = 0;
 
+	if (s->tls != NULL && s->out.len > 0 &&
+	    tls_write(s->tls, s->out.data, s->out.len) < 0) {
+		log_msg(LOG_INFO, "disconnected: TLS write: %s",
+		    strerror(errno));
+		buf_reset(&s->out);
+		session_close(s);
+		return -1;
+	}
+	if (s->tls != NULL)
+		off = s->out.len;
 	while (off < s->out.len) {
 		ssize_t n = write(s->fd_out, s->out.data + off,
 		    s->out.len - off);

@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "../lib/imapstr.h"
+#include "../lib/num.h"
 #include "../lib/xalloc.h"
 #include "cmd.h"
 #include "cmd_util.h"
@@ -44,6 +45,7 @@ enum search_op {
 	SEARCH_OP_HEADER,	/* field; str: lower-cased needle */
 	SEARCH_OP_BODY,
 	SEARCH_OP_TEXT,
+	SEARCH_OP_MODSEQ,	/* num: at least this MODSEQ (RFC 7162) */
 };
 
 /* What follows a key's name. */
@@ -55,6 +57,7 @@ enum search_arg {
 	SEARCH_ARG_STRING,	/* astring */
 	SEARCH_ARG_FIELD,	/* header-fld-name SP astring */
 	SEARCH_ARG_KEYWORD,	/* flag-keyword */
+	SEARCH_ARG_MODSEQ,	/* [entry-name entry-type-req] mod-sequence */
 };
 
 struct search_keydef {
@@ -85,6 +88,7 @@ static const struct search_keydef search_keys[] = {
 	{ "HEADER", SEARCH_OP_HEADER, SEARCH_ARG_FIELD, 0, NULL },
 	{ "KEYWORD", SEARCH_OP_KEYWORD, SEARCH_ARG_KEYWORD, 0, NULL },
 	{ "LARGER", SEARCH_OP_LARGER, SEARCH_ARG_NUMBER, 0, NULL },
+	{ "MODSEQ", SEARCH_OP_MODSEQ, SEARCH_ARG_MODSEQ, 0, NULL },
 	{ "NEW", SEARCH_OP_NEW, SEARCH_ARG_NONE, 0, NULL },
 	{ "OLD", SEARCH_OP_OLD, SEARCH_ARG_NONE, 0, NULL },
 	{ "ON", SEARCH_OP_ON, SEARCH_ARG_DATE, 0, NULL },
@@ -128,7 +132,7 @@ struct search_node {
 struct search_program {
 	struct search_node *v;
 	uint32_t n, cap;
-	bool needs_header, needs_body, needs_keywords;
+	bool needs_header, needs_body, needs_keywords, has_modseq;
 	struct buf scratch;	/* an unfolded, lower-cased field value */
 };
 
@@ -404,6 +408,7 @@ search_parse_arg(struct args *a, const struct search_keydef *d,
 	const uint8_t *p, *f;
 	size_t n, fn, i;
 	uint32_t num;
+	uint64_t v;
 
 	switch (d->arg) {
 	case SEARCH_ARG_NONE:
@@ -467,6 +472,30 @@ search_parse_arg(struct args *a, const struct search_keydef *d,
 		nd->len = n;
 		nd->hdr = true;
 		return true;
+	case SEARCH_ARG_MODSEQ:
+		/* RFC 7162 §3.1.5: a message has one MODSEQ here, so the
+		 * entry name and type are checked, then ignored. */
+		if (args_string(a, &p, &n)) {
+			if (n < 8 || strncasecmp((const char *)p, "/flags/",
+			    7) != 0) {
+				*why_r = "Invalid MODSEQ entry name";
+				return false;
+			}
+			if (!args_word(a, "priv") && !args_word(a, "shared") &&
+			    !args_word(a, "all")) {
+				*why_r = "Invalid arguments: expected priv, "
+				    "shared or all";
+				return false;
+			}
+		}
+		if (!args_atom(a, &p, &n) || !num_parse_u64(p, n, &v) ||
+		    v > (uint64_t)INT64_MAX) {
+			*why_r = "Invalid arguments: expected a mod-sequence "
+			    "after MODSEQ";
+			return false;
+		}
+		nd->num = (int64_t)v;
+		return true;
 	case SEARCH_ARG_STRING:
 		if (!args_astring(a, &p, &n)) {
 			*why_r = "Invalid arguments: expected a string after "
@@ -522,6 +551,8 @@ search_parse_key(struct args *a, struct search_program *prog,
 		prog->needs_body = true;
 	if (nd->op == SEARCH_OP_KEYWORD || nd->op == SEARCH_OP_UNKEYWORD)
 		prog->needs_keywords = true;
+	if (nd->op == SEARCH_OP_MODSEQ)
+		prog->has_modseq = true;
 	return true;
 }
 
@@ -690,6 +721,12 @@ bool
 search_needs_keywords(const struct search_program *prog)
 {
 	return prog->needs_keywords;
+}
+
+bool
+search_has_modseq(const struct search_program *prog)
+{
+	return prog->has_modseq;
 }
 
 void
@@ -933,6 +970,8 @@ search_eval_node(struct search_eval *ev, uint32_t i)
 	case SEARCH_OP_BODY:
 	case SEARCH_OP_TEXT:
 		return false;	/* refused before any matching */
+	case SEARCH_OP_MODSEQ:
+		return r->modseq >= (uint64_t)nd->num;
 	}
 	return false;
 }

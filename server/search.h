@@ -44,6 +44,9 @@ bool search_needs_header(const struct search_program *prog);
 bool search_needs_body(const struct search_program *prog);
 /* True if the program has KEYWORD or UNKEYWORD keys. */
 bool search_needs_keywords(const struct search_program *prog);
+/* True if the program has a MODSEQ key (RFC 7162 §3.1.5): the answer
+ * then carries the highest MODSEQ of the matches. */
+bool search_has_modseq(const struct search_program *prog);
 
 /*
  * Gives each KEYWORD/UNKEYWORD key its bit in store_msg.keywords: fn

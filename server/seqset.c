@@ -17,7 +17,7 @@ seqset_number(const uint8_t *p, size_t n, uint32_t *r)
 	}
 	if (n == 0 || p[0] == '0')
 		return false;
-	return num_parse_u32(p, n, r) && *r != SEQSET_STAR;
+	return num_parse_u32(p, n, r);
 }
 
 static void

@@ -12,7 +12,8 @@
 #include "../lib/buf.h"
 #include "session.h"
 
-#define SEQSET_STAR	UINT32_MAX	/* "*" before it is resolved */
+#define SEQSET_STAR	0		/* "*" before it is resolved (0 is no
+				   valid number, 4294967295 is) */
 #define SEQSET_RANGES_MAX 100000	/* ranges in one set */
 
 struct seqrange {
@@ -25,7 +26,7 @@ struct seqset {
 };
 
 /*
- * Parses "1", "2:4", "*", "4:*", "1,3:5,9" (no spaces, numbers 1..2^32-2,
+ * Parses "1", "2:4", "*", "4:*", "1,3:5,9" (no spaces, numbers 1..2^32-1,
  * '*' kept as SEQSET_STAR). Returns false on any syntax error or too many
  * ranges; the set is then empty.
  */

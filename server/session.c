@@ -25,6 +25,7 @@
 #include "parse.h"
 #include "resp.h"
 #include "session.h"
+#include "tls.h"
 
 #define SESSION_INBUF_SIZE	(32 * 1024)
 #define SESSION_ARENA_KEEP	(64 * 1024)	/* arena kept between commands */
@@ -122,7 +123,10 @@ session_free(struct session **sp)
 	xfree(&s->selected);
 	xfree(&s->uids);
 	xfree(&s->own);
+	xfree(&s->pending);
+	xfree(&s->vanished);
 	xfree(&s->recent);
+	tls_close(&s->tls);
 	parse_free(&s->parser);
 	xfree(&s->inbuf);
 	buf_free(&s->out);
@@ -141,10 +145,19 @@ const char *
 session_capabilities(const struct session *s)
 {
 #define SESSION_CAPS \
-	"IMAP4rev1 LITERAL+ ID IDLE NAMESPACE CHILDREN UNSELECT UIDPLUS MOVE"
+	"IMAP4rev1 LITERAL+ ID IDLE NAMESPACE CHILDREN UNSELECT UIDPLUS " \
+	"MOVE ENABLE CONDSTORE QRESYNC ESEARCH SPECIAL-USE"
 
 	if (s->state != SESSION_NOTAUTH)
 		return SESSION_CAPS;
+	/* RFC 3501 §6.2.1, RFC 2595 §3.1: STARTTLS only before TLS and
+	 * login; inside TLS the earlier list no longer holds. */
+	if (s->tls != NULL)
+		return SESSION_CAPS " SASL-IR AUTH=PLAIN";
+	if (s->tls_ctx != NULL)
+		return s->peer.local || s->cfg->allow_plaintext ?
+		    SESSION_CAPS " STARTTLS SASL-IR AUTH=PLAIN" :
+		    SESSION_CAPS " STARTTLS LOGINDISABLED";
 	if (s->peer.local || s->cfg->allow_plaintext)
 		return SESSION_CAPS " SASL-IR AUTH=PLAIN";
 	return SESSION_CAPS " LOGINDISABLED";
@@ -534,7 +547,12 @@ session_read(struct session *s)
 		}
 		ts.tv_sec = s->idling && left > 1 ? 1 : left;
 		ts.tv_nsec = 0;
-		r = ppoll(&pfd, 1, &ts, &session_wait_mask);
+		/* Bytes OpenSSL already decrypted are not on the fd: poll
+		 * would wait for more while they sit there. */
+		if (s->tls != NULL && tls_pending(s->tls) > 0)
+			r = 1;
+		else
+			r = ppoll(&pfd, 1, &ts, &session_wait_mask);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0) {
@@ -549,7 +567,8 @@ session_read(struct session *s)
 			}
 			continue;
 		}
-		n = read(s->fd_in, s->inbuf, s->insize);
+		n = s->tls != NULL ? tls_read(s->tls, s->inbuf, s->insize) :
+		    read(s->fd_in, s->inbuf, s->insize);
 		if (n < 0 && (errno == EINTR || errno == EAGAIN))
 			continue;
 		if (n < 0) {

@@ -22,6 +22,8 @@ enum session_state {
 };
 
 struct cmd_def;
+struct tls_ctx;
+struct tls_conn;
 struct parser;
 struct store;
 struct session;
@@ -60,6 +62,8 @@ struct session_peer {
 
 struct session {
 	int fd_in, fd_out;
+	struct tls_ctx *tls_ctx;	/* set: TLS is configured (STARTTLS) */
+	struct tls_conn *tls;		/* set: the connection is TLS */
 	enum session_state state;
 	const struct config *cfg;
 	struct session_peer peer;
@@ -106,6 +110,12 @@ struct session {
 		uint64_t modseq;
 	} *own;
 	size_t nown, capown;
+	uint32_t *pending;	/* expunged UIDs not yet reported (§7.4.1) */
+	size_t npending, cappending;
+	bool condstore;		/* RFC 7162 §3.1: MODSEQ in untagged FETCH */
+	bool qresync;		/* §3.2: ENABLE QRESYNC; VANISHED for EXPUNGE */
+	uint32_t *vanished;	/* expunged UIDs whose VANISHED is pending */
+	size_t nvanished, capvanished;
 	unsigned auth_failures;
 	unsigned bad_commands;
 	bool closing;		/* BYE sent; end after flushing */

@@ -8,6 +8,7 @@
 #include <sys/types.h>
 
 #include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -198,7 +199,7 @@ store_env_close(struct store *st)
 {
 	DB **dbs[] = { &st->mailboxes, &st->subscriptions, &st->counters,
 	    &st->messages, &st->by_modseq, &st->expunged, &st->bodies,
-	    &st->body_refs, &st->keywords };
+	    &st->body_refs, &st->keywords, &st->mime };
 	size_t i;
 	int ret;
 
@@ -233,17 +234,48 @@ store_register_mode(const struct store *st)
 		(void)chmod(path, STORE_FILE_MODE);
 }
 
+/* Processes (one thread each) the environment tracks for failchk. */
+#define STORE_THREADS	4096
+
+/* DB_ENV->failchk asks whether a process that used the environment still
+ * runs (one process, one thread, per handle here). */
+static int
+store_isalive(DB_ENV *env, pid_t pid, db_threadid_t tid, u_int32_t flags)
+{
+	(void)env;
+	(void)tid;
+	(void)flags;
+	return kill(pid, 0) == 0 || errno == EPERM;
+}
+
+/* Removes the environment's shared regions (not the databases or the
+ * log), whatever state a dead process left them in. */
+static void
+store_env_remove(const char *home)
+{
+	DB_ENV *env;
+	int ret;
+
+	if (db_env_create(&env, 0) != 0)
+		return;
+	if ((ret = env->remove(env, home, DB_FORCE)) != 0)
+		log_msg(LOG_WARNING, "store: removing the regions of %s: %s",
+		    home, db_strerror(ret));
+	else
+		log_msg(LOG_NOTICE, "store: regions removed for recovery");
+}
+
 /* Creates the environment handle, opens it and every database. */
 static enum store_err
 store_env_open(struct store *st)
 {
 	DB **dbs[] = { &st->mailboxes, &st->subscriptions, &st->counters,
 	    &st->messages, &st->by_modseq, &st->expunged, &st->bodies,
-	    &st->body_refs, &st->keywords };
-	/* next: mime */
+	    &st->body_refs, &st->keywords, &st->mime };
 	static const char *const files[] = { "mailboxes.db",
 	    "subscriptions.db", "counters.db", "messages.db", "by_modseq.db",
-	    "expunged.db", "bodies.db", "body_refs.db", "keywords.db" };
+	    "expunged.db", "bodies.db", "body_refs.db", "keywords.db",
+	    "mime.db" };
 	DB_ENV *env;
 	size_t i;
 	int ret;
@@ -256,14 +288,29 @@ store_env_open(struct store *st)
 	env->set_msgcall(env, store_msgcall);
 	if ((ret = env->set_cachesize(env, 0, STORE_CACHE_BYTES, 1)) != 0 ||
 	    (ret = env->set_lk_detect(env, DB_LOCK_DEFAULT)) != 0 ||
+	    (ret = env->set_isalive(env, store_isalive)) != 0 ||
+	    (ret = env->set_thread_count(env, STORE_THREADS)) != 0 ||
 	    (ret = env->set_lg_filemode(env, STORE_FILE_MODE)) != 0 ||
 	    (ret = env->log_set_config(env, DB_LOG_AUTO_REMOVE, 1)) != 0 ||
 	    (st->opt.nosync &&
 	    (ret = env->set_flags(env, DB_TXN_NOSYNC, 1)) != 0))
 		goto fail;
+	/*
+	 * DB_REGISTER notices a process that died with the environment open;
+	 * then DB_RECOVER runs recovery, or (failchk_only) DB_FAILCHK
+	 * releases its locks and aborts its transaction, or (no_recovery)
+	 * the open fails and the daemon's master deals with it.
+	 */
 	ret = env->open(env, st->home, DB_CREATE | DB_INIT_TXN |
 	    DB_INIT_LOCK | DB_INIT_LOG | DB_INIT_MPOOL | DB_REGISTER |
-	    DB_RECOVER, STORE_FILE_MODE);
+	    (st->opt.failchk_only ? DB_FAILCHK :
+	    st->opt.no_recovery ? 0 : DB_RECOVER), STORE_FILE_MODE);
+	if (ret == DB_RUNRECOVERY &&
+	    (st->opt.failchk_only || st->opt.no_recovery)) {
+		store_env_close(st);
+		return store_open_fail(STORE_ERR_TRYAGAIN, "recovery needed: "
+		    "a process died inside the environment");
+	}
 	if (ret != 0) {
 		enum store_err e = store_open_dberr(st, ret, "open");
 
@@ -343,6 +390,8 @@ store_open(const char *data_dir, const struct store_options *opt,
 	buf_free(&path);
 	st->opt = *opt;
 	st->pid = getpid();
+	if (opt->force_recovery)
+		store_env_remove(st->home);
 	if ((e = store_env_open(st)) != STORE_OK) {
 		xfree(&st->home);
 		xfree(&st);

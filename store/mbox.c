@@ -792,6 +792,73 @@ store_user_init(struct store *st, const char *user)
 	return store_txn_run(st, STORE_TXN_WRITE, mbox_create_fn, &c);
 }
 
+/* RFC 6154 §2: the special-use mailboxes a new user starts with. */
+static const struct {
+	const char *name;
+	uint32_t flags;
+} mbox_special[] = {
+	{ "Drafts", STORE_MBOX_DRAFTS },
+	{ "Sent", STORE_MBOX_SENT },
+	{ "Trash", STORE_MBOX_TRASH },
+	{ "Junk", STORE_MBOX_JUNK },
+	{ "Archive", STORE_MBOX_ARCHIVE },
+};
+
+struct mbox_user_init_ctx {
+	const char *user;
+};
+
+static enum store_err
+mbox_user_init_special_fn(struct store *st, DB_TXN *txn, void *ctx)
+{
+	struct mbox_user_init_ctx *u = ctx;
+	struct mbox_create_ctx c;
+	enum store_err e;
+	size_t i;
+	bool found;
+
+	if ((e = store_key_user_name(&c.k, u->user, mbox_inbox, false)) !=
+	    STORE_OK)
+		return e;
+	if ((e = mbox_read(st, txn, &c.k, &c.mb, &found)) != STORE_OK)
+		return e;
+	if (found && (c.mb.flags & STORE_MBOX_NOSELECT) == 0)
+		return STORE_OK;	/* created meanwhile: not a new user */
+	c.flags = 0;
+	c.exist_ok = true;
+	if ((e = mbox_create_fn(st, txn, &c)) != STORE_OK)
+		return e;
+	for (i = 0; i < N_ELEMENTS(mbox_special); i++) {
+		if ((e = store_key_user_name(&c.k, u->user,
+		    mbox_special[i].name, false)) != STORE_OK)
+			return e;
+		c.flags = mbox_special[i].flags;
+		c.exist_ok = true;
+		if ((e = mbox_create_fn(st, txn, &c)) != STORE_OK)
+			return e;
+	}
+	return STORE_OK;
+}
+
+enum store_err
+store_user_init_special(struct store *st, const char *user)
+{
+	struct mbox_user_init_ctx u = { user };
+	struct store_mbox mb;
+	struct mbox_get_ctx g;
+	enum store_err e;
+
+	if ((e = store_key_user_name(&g.k, user, mbox_inbox, false)) !=
+	    STORE_OK)
+		return e;
+	g.mb = &mb;
+	e = store_txn_run(st, STORE_TXN_NONE, mbox_get_fn, &g);
+	if (e != STORE_ERR_NOTFOUND)
+		return e;
+	return store_txn_run(st, STORE_TXN_WRITE, mbox_user_init_special_fn,
+	    &u);
+}
+
 /* Deletes every key of db beginning with prefix; each mailbox record's
  * messages go first. */
 static enum store_err

@@ -17,7 +17,8 @@
  * - Header values are unfolded (CRLF before WSP removed, any other CR or LF
  *   in a field dropped) and trimmed; encoded words are not decoded. The
  *   first occurrence of a field wins. Fields starting past MIME_HDR_MAX
- *   bytes of a header are ignored (the header's byte range stays exact).
+ *   bytes of a header are ignored and values are cut at MIME_HDR_MAX bytes
+ *   (the header's byte range stays exact).
  *   Lines without a colon are skipped.
  * - Addresses: (name adl mailbox host); quoted strings are unquoted, the
  *   words of a display name joined by one space, a source route kept as

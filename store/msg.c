@@ -17,6 +17,7 @@
  *   18..25 internaldate  26..29 tzoff  30..37 size  38..45 body id
  * A later version appends fields; a reader accepts any longer record.
  */
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 
@@ -29,6 +30,7 @@
 #include "../lib/buf.h"
 #include "../lib/log.h"
 #include "../lib/xalloc.h"
+#include "mime.h"
 #include "store_int.h"
 
 #define MSG_REC_VERSION		1
@@ -334,6 +336,10 @@ msg_body_unref(struct store *st, DB_TXN *txn, uint64_t body_id)
 		    "count", (unsigned long long)body_id);
 	}
 	store_be_put64(kb, body_id);
+	msg_dbt(&k, kb, sizeof(kb));
+	if ((ret = store_db_del(st, st->mime, txn, &k)) != 0 &&
+	    ret != DB_NOTFOUND)
+		return store_dberr(st, ret, "mime del");
 	return msg_del_prefix(st, txn, st->bodies, kb, sizeof(kb),
 	    "body del");
 }
@@ -384,6 +390,7 @@ store_body_read(struct store *st, uint64_t body_id, uint64_t off, size_t n,
 			e = STORE_ERR_IO;
 			break;
 		}
+		st->body_bytes_read += d.size;
 		off += d.size;
 		if (d.size < want)
 			break;	/* the end of the message */
@@ -399,10 +406,14 @@ store_body_read(struct store *st, uint64_t body_id, uint64_t off, size_t n,
 
 /* ---- appending ---- */
 
+/* Largest MIME structure kept for one message (10,000 parts fit). */
+#define MSG_MIME_MAX	(16u << 20)
+
 struct store_append {
 	struct store *st;
 	uint64_t size;		/* announced */
 	uint64_t got;		/* received */
+	struct buf mime;	/* the MIME structure, parsed before commit */
 	struct buf mem;		/* the bytes if size <= MSG_SPOOL_MEM */
 	int fd;			/* else an unlinked temporary file */
 	uint8_t *chunk;		/* scratch for reading the file back */
@@ -467,6 +478,7 @@ store_append_begin(struct store *st, uint64_t size, struct store_append **ap_r)
 	ap->size = size;
 	ap->fd = fd;
 	buf_init(&ap->mem, fd < 0 ? (size_t)size : 0);
+	buf_init(&ap->mime, MSG_MIME_MAX);
 	*ap_r = ap;
 	return STORE_OK;
 }
@@ -492,6 +504,32 @@ store_append_data(struct store_append *ap, const uint8_t *p, size_t n)
 		p += w;
 		n -= (size_t)w;
 		ap->got += (uint64_t)w;
+	}
+	return STORE_OK;
+}
+
+/* Parses the spooled message's MIME structure into ap->mime. */
+static enum store_err
+msg_spool_mime(struct store_append *ap)
+{
+	const uint8_t *p = ap->mem.data;
+	void *map = NULL;
+	int r;
+
+	if (ap->fd >= 0 && ap->size > 0) {
+		map = mmap(NULL, (size_t)ap->size, PROT_READ, MAP_PRIVATE,
+		    ap->fd, 0);
+		if (map == MAP_FAILED)
+			return msg_errno("mmap", "spool file");
+		p = map;
+	}
+	r = mime_parse(p != NULL ? p : (const uint8_t *)"", (size_t)ap->size,
+	    &ap->mime);
+	if (map != NULL)
+		(void)munmap(map, (size_t)ap->size);
+	if (r < 0) {
+		log_msg(LOG_ERR, "store: MIME structure too large");
+		return STORE_ERR_IO;
 	}
 	return STORE_OK;
 }
@@ -576,6 +614,11 @@ msg_append_fn(struct store *st, DB_TXN *txn, void *ctx)
 	}
 	if ((e = msg_refs_put(st, txn, body_id, 1)) != STORE_OK)
 		return e;
+	store_be_put64(kb, body_id);
+	msg_dbt(&k, kb, 8);
+	msg_dbt(&d, ap->mime.data, ap->mime.len);
+	if ((ret = store_db_put(st, st->mime, txn, &k, &d, 0)) != 0)
+		return store_dberr(st, ret, "mime put");
 	memset(&m, 0, sizeof(m));
 	m.uid = mb.uidnext;
 	m.flags = a->flags & STORE_FLAGS_ALL;
@@ -613,6 +656,10 @@ store_append_commit(struct store_append *ap, const char *user,
 		return STORE_ERR_INVALID;
 	if ((e = msg_target_init(&a.t, user, name, mbox_id)) != STORE_OK)
 		return e;
+	/* The structure is parsed once, here, outside the transaction; a
+	 * FETCH never parses again (the mime database keeps it). */
+	if (ap->mime.len == 0 && (e = msg_spool_mime(ap)) != STORE_OK)
+		return e;
 	a.ap = ap;
 	a.flags = flags;
 	a.keywords = keywords;
@@ -637,6 +684,7 @@ store_append_free(struct store_append **app)
 	if (ap->fd >= 0)
 		(void)close(ap->fd);
 	buf_free(&ap->mem);
+	buf_free(&ap->mime);
 	xfree(&ap->chunk);
 	xfree(app);
 }
@@ -1675,4 +1723,44 @@ store_msg_purge(struct store *st, DB_TXN *txn, uint32_t mbox_id)
 	    "purge expunged")) != STORE_OK)
 		return e;
 	return msg_del_prefix(st, txn, st->keywords, kb, 4, "purge keywords");
+}
+
+/* ---- MIME structure ---- */
+
+enum store_err
+store_mime_get(struct store *st, uint64_t body_id, uint64_t size,
+    struct buf *out)
+{
+	struct buf raw = BUF_INITIALIZER(SIZE_MAX);
+	uint8_t kb[8];
+	enum store_err e;
+	DBT k, d;
+	int ret;
+
+	store_be_put64(kb, body_id);
+	msg_dbt(&k, kb, sizeof(kb));
+	memset(&d, 0, sizeof(d));
+	d.flags = DB_DBT_MALLOC;
+	ret = store_db_get(st, st->mime, NULL, &k, &d, 0);
+	if (ret == 0) {
+		int r = buf_add(out, d.data, d.size);
+
+		free(d.data);
+		return r < 0 ? STORE_ERR_IO : STORE_OK;
+	}
+	if (ret != DB_NOTFOUND)
+		return store_dberr(st, ret, "mime get");
+	/* A body stored before its structure was kept: parse it now. */
+	e = store_body_read(st, body_id, 0, (size_t)size, &raw);
+	if (e == STORE_OK && mime_parse(raw.data != NULL ? raw.data :
+	    (const uint8_t *)"", raw.len, out) < 0)
+		e = STORE_ERR_IO;
+	buf_free(&raw);
+	return e;
+}
+
+uint64_t
+store_stats_body_bytes(const struct store *st)
+{
+	return st->body_bytes_read;
 }

@@ -49,6 +49,36 @@ struct store;
 struct store_options {
 	bool create;		/* create DATA_DIR/db and databases if missing */
 	bool nosync;		/* test stores: commit without fsync */
+	/*
+	 * Checkpoints are taken by another process (the daemon's master):
+	 * a process that may be killed at any moment then holds the
+	 * checkpoint's region lock never.
+	 */
+	bool no_checkpoint;
+	/*
+	 * After a process died with the store open: release what it held
+	 * (Berkeley DB failchk) but never run full recovery here; when only
+	 * recovery can help, store_open answers STORE_ERR_TRYAGAIN, and the
+	 * caller must first make every other process close the store. The
+	 * open may block on a lock the dead process held: run it in a
+	 * process that can be killed after a while.
+	 */
+	bool failchk_only;
+	/*
+	 * Never run recovery, answer STORE_ERR_TRYAGAIN instead: for the
+	 * daemon's sessions, whose master watches for dead processes and
+	 * recovers the store itself (one process recovering under the feet
+	 * of others would leave them stuck).
+	 */
+	bool no_recovery;
+	/*
+	 * Only when no other process has the store open any more (the
+	 * daemon ended every session): throw away the shared regions, which
+	 * a process killed inside one of their locks left unusable, and
+	 * rebuild them from the log (full recovery). Nothing committed is
+	 * lost: the log holds it.
+	 */
+	bool force_recovery;
 };
 
 /*
@@ -59,6 +89,8 @@ struct store_options {
  */
 enum store_err store_open(const char *data_dir, const struct store_options *opt,
     struct store **st_r, const char **error_r) ATTR_WUR;
+/* Writes a checkpoint (and lets old log files go). */
+enum store_err store_checkpoint(struct store *st) ATTR_WUR;
 /* Closes all handles; sets *st to NULL. NULL is allowed. */
 void store_close(struct store **st);
 
@@ -231,6 +263,19 @@ enum store_err store_msg_get(struct store *st, const char *user,
 enum store_err store_body_read(struct store *st, uint64_t body_id,
     uint64_t off, size_t n, struct buf *out) ATTR_WUR;
 
+/*
+ * Appends the MIME structure of a stored message (the blob of
+ * store/mime.h: ENVELOPE, BODY, BODYSTRUCTURE and the byte range of every
+ * part) to out. It was computed once when the message was stored; for a
+ * body stored without one it is parsed now from the size bytes.
+ */
+enum store_err store_mime_get(struct store *st, uint64_t body_id,
+    uint64_t size, struct buf *out) ATTR_WUR;
+
+/* Message bytes read from the store by this handle so far (for the
+ * debug log and the tests that check partial reads stay partial). */
+uint64_t store_stats_body_bytes(const struct store *st);
+
 enum store_flag_op {
 	STORE_FLAGS_SET,	/* FLAGS */
 	STORE_FLAGS_ADD,	/* +FLAGS */
@@ -315,6 +360,15 @@ enum store_err store_mbox_claim_recent(struct store *st, const char *user,
 
 /* Creates INBOX for the user if it does not exist (on every login). */
 enum store_err store_user_init(struct store *st, const char *user) ATTR_WUR;
+/*
+ * The same, and when INBOX is created (a new user) also the RFC 6154
+ * special-use mailboxes Drafts, Sent, Trash, Junk and Archive with their
+ * STORE_MBOX_* flags, in the same transaction. Names that exist already
+ * are left as they are. An existing INBOX means an existing user: nothing
+ * is created then.
+ */
+enum store_err store_user_init_special(struct store *st, const char *user)
+    ATTR_WUR;
 /* Removes every mailbox and subscription of the user. */
 enum store_err store_user_delete(struct store *st, const char *user) ATTR_WUR;
 

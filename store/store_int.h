@@ -31,6 +31,7 @@ struct store {
 	DB *bodies;		/* body id, chunk index -> raw bytes */
 	DB *body_refs;		/* body id -> reference count u32 */
 	DB *keywords;		/* mbox id, index u8 -> keyword name */
+	DB *mime;		/* body id -> mime_parse blob (store/mime.h) */
 	char *home;		/* data_dir/db */
 	struct store_options opt;
 	pid_t pid;		/* the process that opened it */
@@ -41,6 +42,7 @@ struct store {
 	bool retry;		/* the last failure is worth retrying */
 	bool panic;		/* the environment must be reopened */
 	bool quiet;		/* closing a panicked environment */
+	uint64_t body_bytes_read;	/* by store_body_read, for stats */
 };
 
 /*

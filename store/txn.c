@@ -56,8 +56,9 @@ store_txn_once(struct store *st, enum store_txn_kind kind, store_txn_fn *fn,
 	/* The handle is gone after commit, whatever it returns. */
 	if ((ret = txn->commit(txn, 0)) != 0)
 		return store_dberr(st, ret, "txn_commit");
-	ret = st->env->txn_checkpoint(st->env, STORE_CHECKPOINT_KB, 0, 0);
-	if (ret != 0)
+	if (!st->opt.no_checkpoint &&
+	    (ret = st->env->txn_checkpoint(st->env, STORE_CHECKPOINT_KB, 0,
+	    0)) != 0)
 		(void)store_dberr(st, ret, "txn_checkpoint");
 	return STORE_OK;
 }
@@ -136,4 +137,15 @@ store_counter_next(struct store *st, DB_TXN *txn, const char *name,
 		return store_dberr(st, ret, "counter put");
 	*v_r = v;
 	return STORE_OK;
+}
+
+enum store_err
+store_checkpoint(struct store *st)
+{
+	int ret;
+
+	if (st->env == NULL)
+		return STORE_ERR_IO;
+	ret = st->env->txn_checkpoint(st->env, STORE_CHECKPOINT_KB, 0, 0);
+	return ret == 0 ? STORE_OK : store_dberr(st, ret, "txn_checkpoint");
 }

@@ -50,6 +50,9 @@ BASE_CONFIG = [
     ("line_max", "8192"),
     ("literal_max", "1048576"),
     ("max_sessions", "50"),
+    # RFC 6154 mailboxes for new users would change every LIST; the
+    # special-use script turns them on.
+    ("special_use_mailboxes", "no"),
 ]
 
 SANITIZER_RE = re.compile(
@@ -248,8 +251,11 @@ class Store:
         })
 
     def ctl(self, *args, input=None, check=True, timeout=30):
-        """Run refimapctl -d DATA_DIR args...; returns CompletedProcess."""
-        cmd = [str(refimapctl_path()), "-d", self.data_dir] + list(args)
+        """Run refimapctl -c CONF -d DATA_DIR args...; returns
+        CompletedProcess. The config gives refimapctl special_use_mailboxes
+        (user add)."""
+        cmd = [str(refimapctl_path()), "-c", self.conf, "-d",
+               self.data_dir] + list(args)
         try:
             r = subprocess.run(cmd, input=(input or "").encode(),
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -497,14 +503,17 @@ def expand_send(text, escaped):
 
 
 def compile_pattern(raw):
-    """A compiled byte regex from an expected line ({*}, {#} wildcards)."""
-    parts = re.split(rb"(\{\*\}|\{#\})", raw)
+    """A compiled byte regex from an expected line ({*}, {#} wildcards,
+    {$NAME}: digits kept under NAME for later C: lines)."""
+    parts = re.split(rb"(\{\*\}|\{#\}|\{\$[A-Za-z_][A-Za-z0-9_]*\})", raw)
     rx = b""
     for p in parts:
         if p == b"{*}":
             rx += b".*?"
         elif p == b"{#}":
             rx += b"[0-9]+"
+        elif p.startswith(b"{$") and p.endswith(b"}"):
+            rx += b"(?P<" + p[2:-1] + b">[0-9]+)"
         else:
             rx += re.escape(p)
     return re.compile(rx, re.DOTALL)
@@ -744,6 +753,7 @@ class Script:
         self.store = None
         self.daemon = None
         self.nconn = 0
+        self.vars = {}      # {$NAME} captures: name -> bytes
 
     # Connections -----------------------------------------------------
 
@@ -805,7 +815,9 @@ class Script:
             raise TestFailure("%s: the server closed connection %s; expected `%s`"
                               % (d.where(), d.conn, d.text))
         for alt in [d] + d.alts:
-            if alt.pattern.fullmatch(got):
+            m = alt.pattern.fullmatch(got)
+            if m:
+                self.vars.update(m.groupdict())
                 return
         want = "` or `".join(a.text for a in [d] + d.alts)
         raise TestFailure("%s: expected `%s`\n  got: %s" % (d.where(), want, show(got)))
@@ -853,7 +865,10 @@ class Script:
 
     def run_directive(self, d):
         if d.kind in ("C:", "C<"):
-            self.conn(d.conn).send(d.data)
+            data = d.data
+            for name, value in self.vars.items():
+                data = data.replace(b"{$" + name.encode() + b"}", value)
+            self.conn(d.conn).send(data)
         elif d.kind in ("S:", "S<"):
             self.expect(d)
         elif d.kind == "S?":

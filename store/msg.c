@@ -1332,18 +1332,34 @@ msg_add_range(struct buf *b, uint32_t uid)
 	return buf_add(b, r, sizeof(r)) < 0 ? STORE_ERR_IO : STORE_OK;
 }
 
+/* Records an expunge (the UID ranges in x->ranges) under the mailbox's
+ * next MODSEQ, for QRESYNC's VANISHED, and writes the mailbox record. */
+static enum store_err
+msg_record_expunge(struct store *st, DB_TXN *txn, struct msg_expunge_ctx *x,
+    struct store_mbox *mb)
+{
+	uint8_t kb[12];
+	DBT k, d;
+	int ret;
+
+	mb->highestmodseq++;
+	msg_modseq_key(kb, mb->id, mb->highestmodseq);
+	msg_dbt(&k, kb, sizeof(kb));
+	msg_dbt(&d, x->ranges.data, x->ranges.len);
+	if ((ret = store_db_put(st, st->expunged, txn, &k, &d, 0)) != 0)
+		return store_dberr(st, ret, "expunged put");
+	return store_mbox_rec_write(st, txn, &x->t.k, mb);
+}
+
 static enum store_err
 msg_expunge_fn(struct store *st, DB_TXN *txn, void *ctx)
 {
 	struct msg_expunge_ctx *x = ctx;
 	struct store_mbox mb;
 	struct store_msg m;
-	uint8_t kb[12];
 	enum store_err e;
 	size_t i, off;
 	bool found;
-	DBT k, d;
-	int ret;
 
 	buf_reset(&x->gone);
 	buf_reset(&x->ranges);
@@ -1372,13 +1388,7 @@ msg_expunge_fn(struct store *st, DB_TXN *txn, void *ctx)
 		    (e = msg_add_range(&x->ranges, m.uid)) != STORE_OK)
 			return e;
 	}
-	mb.highestmodseq++;
-	msg_modseq_key(kb, mb.id, mb.highestmodseq);
-	msg_dbt(&k, kb, sizeof(kb));
-	msg_dbt(&d, x->ranges.data, x->ranges.len);
-	if ((ret = store_db_put(st, st->expunged, txn, &k, &d, 0)) != 0)
-		return store_dberr(st, ret, "expunged put");
-	return store_mbox_rec_write(st, txn, &x->t.k, &mb);
+	return msg_record_expunge(st, txn, x, &mb);
 }
 
 enum store_err
@@ -1424,12 +1434,9 @@ msg_move_fn(struct store *st, DB_TXN *txn, void *ctx)
 	struct msg_expunge_ctx *x = &mv->x;
 	struct store_mbox mb;
 	struct store_msg m;
-	uint8_t kb[12];
 	enum store_err e;
 	size_t i;
 	bool found;
-	DBT k, d;
-	int ret;
 
 	buf_reset(&x->gone);
 	buf_reset(&x->ranges);
@@ -1455,13 +1462,7 @@ msg_move_fn(struct store *st, DB_TXN *txn, void *ctx)
 		    (e = msg_add_range(&x->ranges, m.uid)) != STORE_OK)
 			return e;
 	}
-	mb.highestmodseq++;
-	msg_modseq_key(kb, mb.id, mb.highestmodseq);
-	msg_dbt(&k, kb, sizeof(kb));
-	msg_dbt(&d, x->ranges.data, x->ranges.len);
-	if ((ret = store_db_put(st, st->expunged, txn, &k, &d, 0)) != 0)
-		return store_dberr(st, ret, "expunged put");
-	return store_mbox_rec_write(st, txn, &x->t.k, &mb);
+	return msg_record_expunge(st, txn, x, &mb);
 }
 
 enum store_err

@@ -22,7 +22,7 @@ LIBS	= -ldb-5.3 -lcrypt -lssl -lcrypto
 TESTLIBS = -lcunit
 
 DEPS_DEB = build-essential libssl-dev libdb5.3-dev libcrypt-dev libcunit1-dev \
-	   db5.3-util python3 curl openssl openbsd-inetd mutt dovecot-imapd
+	   db5.3-util python3 curl openssl openbsd-inetd mutt dovecot-imapd clang
 
 LIB_SRC		= $(wildcard lib/*.c)
 STORE_SRC	= $(wildcard store/*.c)
@@ -100,6 +100,30 @@ check-nodeps:
 	$(MAKE) all $(O)/unit-tests
 	$(MAKE) unit protocol
 
+# libFuzzer targets, each run for FUZZ_SECONDS on its corpus in
+# tests/fuzz/corpus/NAME; what they find new is added there (commit it).
+FUZZ_SECONDS ?= 60
+FUZZ_FLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE
+FUZZ_LIB = lib/buf.c lib/xalloc.c lib/log.c lib/num.c lib/imapstr.c
+
+build-fuzz/fuzz_parse: tests/fuzz/fuzz_parse.c server/parse.c $(FUZZ_LIB)
+	@mkdir -p build-fuzz
+	clang $(FUZZ_FLAGS) -o $@ $^
+
+build-fuzz/fuzz_mime: tests/fuzz/fuzz_mime.c store/mime.c store/mime_addr.c $(FUZZ_LIB)
+	@mkdir -p build-fuzz
+	clang $(FUZZ_FLAGS) -o $@ $^
+
+check-fuzz: deps
+	$(MAKE) build-fuzz/fuzz_parse build-fuzz/fuzz_mime
+	@for t in parse mime; do \
+		dict=tests/fuzz/imap.dict; [ $$t = mime ] && dict=tests/fuzz/mime.dict; \
+		mkdir -p tests/fuzz/corpus/$$t; \
+		echo "fuzz_$$t: $(FUZZ_SECONDS) s"; \
+		build-fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -dict=$$dict \
+		    -print_final_stats=1 tests/fuzz/corpus/$$t 2>&1 | tail -n 12 || exit 1; \
+	done
+
 DEMO_DIR ?= demo-data
 DEMO_PORT ?= 1143
 demo: deps all
@@ -128,7 +152,7 @@ uninstall:
 clean:
 	rm -rf build build-asan build-fuzz
 
-.PHONY: all deps unit protocol check check-asan check-nodeps demo install uninstall clean \
+.PHONY: check-fuzz all deps unit protocol check check-asan check-nodeps demo install uninstall clean \
 	bench
 
 -include $(shell find $(O) -name '*.d' 2>/dev/null)

@@ -6,7 +6,7 @@
  * walked once. Keys that need no header are decided in the walk itself;
  * when the program has header keys, the records are collected and the
  * header of a message is read only when the answer still depends on it.
- * BODY and TEXT need MIME decoding and are answered NO [CANNOT] for now.
+ * BODY and TEXT search the decoded text parts (store/mime_text.c).
  *
  * SEARCH RETURN (...) answers with ESEARCH (RFC 4731); the MODSEQ key
  * (RFC 7162 §3.1.5) adds the highest MODSEQ of the matches to the answer.
@@ -19,6 +19,7 @@
 #include "../lib/xalloc.h"
 #include "cmd.h"
 #include "cmd_util.h"
+#include "../store/mime_text.h"
 #include "msgpart.h"
 #include "resp.h"
 #include "resync.h"
@@ -100,8 +101,37 @@ struct search_hdr {
 	struct session *s;
 	const struct store_msg *rec;
 	struct buf buf;
+	struct buf blob;	/* the MIME structure, for BODY and TEXT */
+	bool have_blob;
 	enum store_err err;
 };
+
+/* BODY and TEXT: the decoded text parts (store/mime_text.c), read from the
+ * store part by part, attachments never. */
+static bool
+search_body_cb(void *ctx, const uint8_t *needle, size_t n, bool with_headers)
+{
+	struct search_hdr *h = ctx;
+	enum store_err e;
+	bool found = false;
+
+	if (!h->have_blob) {
+		buf_reset(&h->blob);
+		e = store_mime_get(h->s->store, h->rec->body_id, h->rec->size,
+		    &h->blob);
+		if (e != STORE_OK) {
+			if (h->err == STORE_OK)
+				h->err = e;
+			return false;
+		}
+		h->have_blob = true;
+	}
+	e = mime_text_search(h->s->store, h->rec, h->blob.data, h->blob.len,
+	    with_headers, needle, n, &found);
+	if (e != STORE_OK && h->err == STORE_OK)
+		h->err = e;
+	return e == STORE_OK && found;
+}
 
 static bool
 search_hdr_cb(void *ctx, const uint8_t **p_r, size_t *n_r)
@@ -193,17 +223,22 @@ search_run(struct session *s, struct search_program *prog,
 	memset(&h, 0, sizeof(h));
 	h.s = s;
 	buf_init(&h.buf, MSGPART_HEADER_MAX + 16384);
+	buf_init(&h.blob, SIZE_MAX);
 	for (i = 0; i < w->nitems && h.err == STORE_OK; i++) {
 		struct search_msg m;
 
 		m.rec = &w->items[i].rec;
 		m.seq = w->items[i].seq;
 		m.recent = select_is_recent(s, m.rec->uid);
+		m.body = search_body_cb;
+		m.body_ctx = &h;
 		h.rec = m.rec;
+		h.have_blob = false;
 		if (search_match(prog, &m, search_hdr_cb, &h))
 			search_out(w, m.seq, m.rec->uid, m.rec->modseq);
 	}
 	buf_free(&h.buf);
+	buf_free(&h.blob);
 	return h.err;
 }
 
@@ -312,11 +347,6 @@ cmd_search(struct session *s, struct args *a)
 	case SEARCH_PARSE_BADCHARSET:
 		resp_no(s, "BADCHARSET (US-ASCII UTF-8)",
 		    "Unsupported charset");
-		return;
-	}
-	if (search_needs_body(prog)) {
-		resp_no(s, "CANNOT", "BODY and TEXT search not supported yet");
-		search_free(&prog);
 		return;
 	}
 	/* No EXPUNGE while sequence numbers are in use (§7.4.1); UID

@@ -14,6 +14,7 @@
 #include "../lib/xalloc.h"
 #include "cmd.h"
 #include "cmd_util.h"
+#include "../store/mime_text.h"
 #include "msgpart.h"
 #include "resp.h"
 #include "search.h"
@@ -547,8 +548,12 @@ search_parse_key(struct args *a, struct search_program *prog,
 		nd->hdr = true;
 		prog->needs_header = true;
 	}
-	if (nd->op == SEARCH_OP_BODY || nd->op == SEARCH_OP_TEXT)
+	if (nd->op == SEARCH_OP_BODY || nd->op == SEARCH_OP_TEXT) {
+		/* The most expensive keys: evaluated last, like headers. */
+		nd->hdr = true;
+		prog->needs_header = true;
 		prog->needs_body = true;
+	}
 	if (nd->op == SEARCH_OP_KEYWORD || nd->op == SEARCH_OP_UNKEYWORD)
 		prog->needs_keywords = true;
 	if (nd->op == SEARCH_OP_MODSEQ)
@@ -835,14 +840,24 @@ search_field_cb(void *ctx, const uint8_t *v, size_t n)
 
 		if (c == '\r' || c == '\n')
 			continue;
-		if (c >= 'A' && c <= 'Z')
-			c = (uint8_t)(c - 'A' + 'a');
 		if (buf_addc(b, c) < 0)
 			break;	/* within the header maximum: cannot be */
 	}
-	if (b->len >= ev->key->len &&
-	    memmem(b->data, b->len, ev->key->str, ev->key->len) != NULL)
-		ev->found = true;
+	/* What clients see: RFC 2047 encoded words decoded to UTF-8, then a
+	 * case-insensitive match on code points. */
+	{
+		struct buf dec = BUF_INITIALIZER(4 * MSGPART_HEADER_MAX);
+
+		if (b->len > 0 && mime_text_decode_header(b->data, b->len,
+		    &dec) == 0)
+			ev->found = mime_text_contains(dec.data, dec.len,
+			    (const uint8_t *)ev->key->str, ev->key->len);
+		else
+			ev->found = b->len > 0 && mime_text_contains(b->data,
+			    b->len, (const uint8_t *)ev->key->str,
+			    ev->key->len);
+		buf_free(&dec);
+	}
 }
 
 static bool
@@ -969,7 +984,8 @@ search_eval_node(struct search_eval *ev, uint32_t i)
 		return search_header_key(ev, nd);
 	case SEARCH_OP_BODY:
 	case SEARCH_OP_TEXT:
-		return false;	/* refused before any matching */
+		return ev->m->body != NULL && ev->m->body(ev->m->body_ctx,
+		    (const uint8_t *)nd->str, nd->len, nd->op == SEARCH_OP_TEXT);
 	case SEARCH_OP_MODSEQ:
 		return r->modseq >= (uint64_t)nd->num;
 	}

@@ -40,7 +40,7 @@ void search_free(struct search_program **prog);
 /* True if the program has a key that reads the message header (HEADER,
  * FROM, TO, CC, BCC, SUBJECT, SENT*). */
 bool search_needs_header(const struct search_program *prog);
-/* True if the program has BODY or TEXT (not supported yet). */
+/* True if the program has BODY or TEXT. */
 bool search_needs_body(const struct search_program *prog);
 /* True if the program has KEYWORD or UNKEYWORD keys. */
 bool search_needs_keywords(const struct search_program *prog);
@@ -84,11 +84,21 @@ void search_bounds(const struct search_program *prog, uint32_t *min_seq_r,
  */
 typedef bool search_header_fn(void *ctx, const uint8_t **p_r, size_t *n_r);
 
+/*
+ * BODY and TEXT: whether the message's decoded text (with_headers: its
+ * headers too) contains needle, case-insensitively. Called at most once
+ * per key and message, only when the answer still depends on it.
+ */
+typedef bool search_body_fn(void *ctx, const uint8_t *needle, size_t n,
+    bool with_headers);
+
 /* What the program needs to know of one message. */
 struct search_msg {
 	const struct store_msg *rec;
 	uint32_t seq;		/* sequence number in the session */
 	bool recent;		/* \Recent in this session */
+	search_body_fn *body;	/* NULL: BODY and TEXT never match */
+	void *body_ctx;
 };
 
 /*

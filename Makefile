@@ -22,7 +22,8 @@ LIBS	= -ldb-5.3 -lcrypt -lssl -lcrypto
 TESTLIBS = -lcunit
 
 DEPS_DEB = build-essential libssl-dev libdb5.3-dev libcrypt-dev libcunit1-dev \
-	   db5.3-util python3 curl openssl openbsd-inetd mutt dovecot-imapd clang
+	   db5.3-util python3 curl openssl openbsd-inetd mutt dovecot-imapd clang \
+	   isync offlineimap3
 
 LIB_SRC		= $(wildcard lib/*.c)
 STORE_SRC	= $(wildcard store/*.c)

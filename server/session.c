@@ -89,6 +89,15 @@ session_peer_from_fd(int fd, struct session_peer *peer)
 	}
 }
 
+static time_t
+session_now(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec;
+}
+
 struct session *
 session_new(int fd_in, int fd_out, const struct config *cfg,
     const struct session_peer *peer, unsigned id)
@@ -101,6 +110,7 @@ session_new(int fd_in, int fd_out, const struct config *cfg,
 	s->peer = *peer;
 	s->id = id;
 	s->state = SESSION_NOTAUTH;
+	s->cmd_since = session_now();
 	s->parser = parse_new(&(struct parse_limits){ 1024, 0, 1, 1 });
 	session_apply_limits(s);
 	s->insize = SESSION_INBUF_SIZE;
@@ -191,10 +201,12 @@ session_count_bad(struct session *s)
 	session_close(s);
 }
 
+
 /* Forgets the command being collected. */
 static void
 session_cmd_reset(struct session *s)
 {
+	s->cmd_since = session_now();
 	if (s->cmd_state != NULL && s->cmd_state_free != NULL)
 		s->cmd_state_free(s->cmd_state);
 	s->cmd_state = NULL;
@@ -505,14 +517,6 @@ session_process_input(struct session *s)
 	}
 }
 
-static time_t
-session_now(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return t.tv_sec;
-}
 
 /*
  * Waits for input. 1: bytes read, 0: EOF or closed, -1: error, timeout or
@@ -523,7 +527,14 @@ static int
 session_read(struct session *s)
 {
 	struct pollfd pfd;
-	time_t limit, start = session_now();
+	/*
+	 * Before login the limit runs from the end of the last command, so a
+	 * client cannot hold a session by sending a byte now and then (slow
+	 * loris); after login it is the silence between reads (a large
+	 * APPEND over a slow link may take long).
+	 */
+	time_t limit, start = s->state == SESSION_NOTAUTH ? s->cmd_since :
+	    session_now();
 	ssize_t n;
 
 	limit = s->state == SESSION_NOTAUTH ? s->cfg->idle_timeout_preauth :

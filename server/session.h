@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "../lib/buf.h"
 #include "../lib/config.h"
@@ -120,6 +121,7 @@ struct session {
 	unsigned bad_commands;
 	bool closing;		/* BYE sent; end after flushing */
 	bool idling;		/* in IDLE, waiting for DONE */
+	time_t cmd_since;	/* when the last command ended */
 };
 
 struct session *session_new(int fd_in, int fd_out, const struct config *cfg,

@@ -34,27 +34,8 @@
 #include "../lib/log.h"
 #include "../lib/xalloc.h"
 #include "../store/store.h"
+#include "ctl.h"
 #include "deliver.h"
-
-#define CTL_DEFAULT_DATA_DIR	"/var/lib/refimapd"
-
-struct ctl {
-	const char *data_dir;
-	char passwd_path[PATH_MAX];
-	char db_path[PATH_MAX];
-	bool special_use;	/* user add: Drafts, Sent, ... (RFC 6154) */
-};
-
-/* A verb gets the operands that follow its words (argc within range). */
-typedef int ctl_verb_fn(struct ctl *ctl, int argc, char **argv);
-
-struct ctl_verb {
-	const char *name;	/* words separated by one space */
-	int min_args, max_args;
-	const char *args;	/* operands, for the usage text */
-	const char *help;
-	ctl_verb_fn *fn;
-};
 
 static ctl_verb_fn ctl_deliver;
 static ctl_verb_fn ctl_init, ctl_user_add, ctl_user_passwd, ctl_user_del,
@@ -73,11 +54,13 @@ static const struct ctl_verb ctl_verbs[] = {
 	    "print the user names, one per line", ctl_user_list },
 	{ "deliver", 1, 2, "USER [MAILBOX]",
 	    "store the message on stdin (for an MTA)", ctl_deliver },
+	/* import / export (admin/import.c, admin/export.c) */
+	/* backup / restore / verify (admin/backup.c, admin/verify.c) */
+	/* status and fault injection (admin/fault.c) */
+	/* trace (admin/trace.c) */
 };
 
-static void ctl_err(const char *fmt, ...) ATTR_PRINTF(1, 2);
-
-static void
+void
 ctl_err(const char *fmt, ...)
 {
 	va_list ap;
@@ -113,13 +96,13 @@ ctl_usage(FILE *f)
 }
 
 /* A printable, capped copy of an operand for messages. */
-static const char *
+const char *
 ctl_esc(const char *s, char *out, size_t outlen)
 {
 	return log_escape((const uint8_t *)s, strlen(s), out, outlen);
 }
 
-static int
+int
 ctl_passwd_exit(enum passwd_result r)
 {
 	switch (r) {
@@ -137,7 +120,7 @@ ctl_passwd_exit(enum passwd_result r)
 	return EX_SOFTWARE;
 }
 
-static int
+int
 ctl_store_exit(enum store_err e)
 {
 	switch (e) {
@@ -345,7 +328,7 @@ ctl_read_password(char *out, size_t outsize)
 /* ---- helpers shared by the verbs ---- */
 
 /* EX_DATAERR with a message if the name is not a valid user name. */
-static int
+int
 ctl_check_name(const char *user)
 {
 	char esc[PASSWD_USER_MAX + 16];
@@ -359,7 +342,7 @@ ctl_check_name(const char *user)
 }
 
 /* EX_CONFIG with a message unless init has made the store. */
-static int
+int
 ctl_need_store(const struct ctl *ctl)
 {
 	struct stat st;
@@ -371,7 +354,7 @@ ctl_need_store(const struct ctl *ctl)
 }
 
 /* Opens the existing store; an exit code with a message on failure. */
-static int
+int
 ctl_store_open(const struct ctl *ctl, struct store **st_r)
 {
 	struct store_options opt = { .create = false };
@@ -402,7 +385,7 @@ ctl_find_cb(void *ctx, const char *user)
 }
 
 /* Whether the passwd file has the user: 0 and *found_r, or an exit code. */
-static int
+int
 ctl_user_exists(const struct ctl *ctl, const char *user, bool *found_r)
 {
 	struct ctl_find cf = { user, false };
@@ -419,7 +402,7 @@ ctl_user_exists(const struct ctl *ctl, const char *user, bool *found_r)
 }
 
 /* fsyncs a directory; 0 or -1 with errno. */
-static int
+int
 ctl_sync_dir(const char *dir)
 {
 	int fd, r, saved;
@@ -437,7 +420,7 @@ ctl_sync_dir(const char *dir)
  * mkdir -p: missing parents with mode 0755, dir itself with mode. 0 or -1
  * with errno.
  */
-static int
+int
 ctl_mkdirs(const char *dir, mode_t mode)
 {
 	char p[PATH_MAX];

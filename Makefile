@@ -23,7 +23,12 @@ TESTLIBS = -lcunit
 
 DEPS_DEB = build-essential libssl-dev libdb5.3-dev libcrypt-dev libcunit1-dev \
 	   db5.3-util python3 curl openssl openbsd-inetd mutt dovecot-imapd clang \
-	   isync offlineimap3
+	   isync offlineimap3 postfix man-db groff-base libwrap0 libtirpc3
+# xinetd and openbsd-inetd exclude each other as packages (both provide
+# inet-superserver), so the xinetd test runs xinetd's binary unpacked from
+# its package into XINETD_DIR, never installed (libwrap0, libtirpc3: its
+# libraries).
+XINETD_DIR = .deps/xinetd
 
 LIB_SRC		= $(wildcard lib/*.c)
 STORE_SRC	= $(wildcard store/*.c)
@@ -79,6 +84,18 @@ deps:
 		else \
 			echo "deps: missing$$missing (run make deps as root)" >&2; exit 1; \
 		fi; \
+	fi
+	@if [ ! -x /usr/sbin/xinetd ] && [ ! -x $(XINETD_DIR)/usr/sbin/xinetd ] && \
+	    [ "$$(id -u)" = 0 ]; then \
+		echo "deps: unpacking xinetd into $(XINETD_DIR)"; \
+		rm -rf $(XINETD_DIR).tmp && mkdir -p $(XINETD_DIR).tmp && \
+		{ chown _apt $(XINETD_DIR).tmp 2>/dev/null || true; } && \
+		(cd $(XINETD_DIR).tmp && { apt-get download -qq xinetd || \
+		    { apt-get update -qq && apt-get download -qq xinetd; }; } \
+		    </dev/null) && \
+		dpkg-deb -x $(XINETD_DIR).tmp/xinetd_*.deb $(XINETD_DIR) || \
+		echo "deps: xinetd not unpacked: its part of the tests is skipped" >&2; \
+		rm -rf $(XINETD_DIR).tmp; \
 	fi
 
 unit: $(O)/unit-tests
@@ -143,12 +160,31 @@ bench: deps
 	$(MAKE) all
 	REFIMAPD_BUILD=$(O) N=$(N) sh bench/run.sh
 
-install: all
-	install -d $(DESTDIR)$(SBINDIR)
-	install -m 755 $(O)/refimapd $(O)/refimapctl $(DESTDIR)$(SBINDIR)/
+# The examples name /usr/local/sbin; installed, they name SBINDIR.
+MAN5 = refimapd.conf.5
+MAN8 = refimapd.8 refimapctl.8
+EXAMPLES = refimapd.conf inetd.conf xinetd-imap refimapd.service \
+	   refimapd.socket refimapd@.service postfix-master.cf
 
+install: all
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man5 \
+		$(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(DOCDIR)
+	install -m 755 $(O)/refimapd $(O)/refimapctl $(DESTDIR)$(SBINDIR)/
+	install -m 644 $(addprefix man/,$(MAN5)) $(DESTDIR)$(MANDIR)/man5/
+	install -m 644 $(addprefix man/,$(MAN8)) $(DESTDIR)$(MANDIR)/man8/
+	for f in $(EXAMPLES); do \
+		sed 's|/usr/local/sbin|$(SBINDIR)|g' docs/examples/$$f \
+		    > $(DESTDIR)$(DOCDIR)/$$f && \
+		chmod 644 $(DESTDIR)$(DOCDIR)/$$f || exit 1; \
+	done
+
+# Removes what install put there, and the doc directory once empty.
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/refimapd $(DESTDIR)$(SBINDIR)/refimapctl
+	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man5/,$(MAN5)) \
+	      $(addprefix $(DESTDIR)$(MANDIR)/man8/,$(MAN8))
+	rm -f $(addprefix $(DESTDIR)$(DOCDIR)/,$(EXAMPLES))
+	rmdir $(DESTDIR)$(DOCDIR) 2>/dev/null || true
 
 clean:
 	rm -rf build build-asan build-fuzz

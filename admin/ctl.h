@@ -58,4 +58,24 @@ int ctl_sync_dir(const char *dir);
 /* mkdir -p: missing parents 0755, dir itself mode. 0 or -1 with errno. */
 int ctl_mkdirs(const char *dir, mode_t mode);
 
+/* admin/fault.c: status and fault injection (owner of DATA_DIR only). */
+ctl_verb_fn ctl_status, ctl_fault_uidvalidity, ctl_fault_disconnect,
+    ctl_fault_bye, ctl_fault_delay, ctl_fault_no, ctl_fault_clear,
+    ctl_expunge, ctl_flag, ctl_reset;
+
+/* admin/import.c, admin/export.c: moving mail in and out. */
+ctl_verb_fn ctl_import, ctl_export;
+/* Moves the options (--format F, --mboxo, --all; NULL: not accepted) out
+ * of argv; the number of operands left in argv, or -1 (message given). */
+int ctl_mail_args(int argc, char **argv, const char **format_r,
+    bool *mboxo_r, bool *all_r);
+/* 0 if the user exists and the store too, else an exit code (EX_NOUSER). */
+int ctl_mail_user(const struct ctl *ctl, const char *user);
+
+/* admin/backup.c, admin/verify.c: hot backup, restore, consistency check. */
+ctl_verb_fn ctl_backup, ctl_restore, ctl_verify;
+
+/* admin/trace.c: reading protocol traces (server/trace.h). */
+ctl_verb_fn ctl_trace_show;
+
 #endif

@@ -55,23 +55,53 @@ static const struct ctl_verb ctl_verbs[] = {
 	{ "deliver", 1, 2, "USER [MAILBOX]",
 	    "store the message on stdin (for an MTA)", ctl_deliver },
 	/* import / export (admin/import.c, admin/export.c) */
+	{ "import", 2, 5, "USER [MAILBOX] PATH [--mboxo] [--all]",
+	    "import an mbox, Maildir (tree) or .eml folder", ctl_import },
+	{ "export", 3, 6, "USER [MAILBOX] PATH --format mbox|maildir",
+	    "export a mailbox as mbox, or as a Maildir++ tree", ctl_export },
 	/* backup / restore / verify (admin/backup.c, admin/verify.c) */
+	{ "backup", 1, 1, "DIR",
+	    "hot backup of the store and passwd into DIR (new or empty), "
+	    "while the server runs", ctl_backup },
+	{ "restore", 1, 2, "[--force] DIR",
+	    "make the backup in DIR the store (server stopped; --force "
+	    "replaces an existing store, kept aside)", ctl_restore },
+	{ "verify", 0, 0, "",
+	    "check the databases and the store's invariants (exit 0: OK)",
+	    ctl_verify },
 	/* status and fault injection (admin/fault.c) */
+	{ "status", 0, 0, "",
+	    "list the logged-in sessions (pid, user, peer, state, idle "
+	    "seconds, mailbox)", ctl_status },
+	{ "fault uidvalidity", 2, 2, "USER MAILBOX",
+	    "new UIDVALIDITY, UIDs renumbered from 1 (selecting sessions "
+	    "get BYE)", ctl_fault_uidvalidity },
+	{ "fault disconnect", 1, 1, "USER",
+	    "drop the user's connections at once, without BYE",
+	    ctl_fault_disconnect },
+	{ "fault bye", 1, 1, "USER",
+	    "send * BYE to the user's sessions and close them",
+	    ctl_fault_bye },
+	{ "fault delay", 2, 2, "USER MS",
+	    "every response to the user's sessions waits MS ms (0: none)",
+	    ctl_fault_delay },
+	{ "fault no", 2, 3, "USER N [CODE]",
+	    "the user's next N commands get NO [CODE] (default "
+	    "UNAVAILABLE)", ctl_fault_no },
+	{ "fault clear", 1, 1, "USER",
+	    "remove the user's delay and NO faults", ctl_fault_clear },
+	{ "expunge", 3, 3, "USER MAILBOX UIDSET",
+	    "expunge messages as another session would", ctl_expunge },
+	{ "flag", 5, 64, "USER MAILBOX UIDSET +FLAGS|-FLAGS (FLAG...)",
+	    "change flags as another session would", ctl_flag },
+	{ "reset", 1, 1, "USER",
+	    "empty INBOX, delete the user's other mailboxes", ctl_reset },
 	/* trace (admin/trace.c) */
+	{ "trace show", 1, 4, "[--client|--server] [--absolute] FILE",
+	    "print a protocol trace (trace_dir, refimapd -T) for reading",
+	    ctl_trace_show },
 };
 
-void
-ctl_err(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("refimapctl: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	fflush(stderr);
-}
 
 static void
 ctl_usage(FILE *f)
@@ -92,45 +122,6 @@ ctl_usage(FILE *f)
 		    ctl_verbs[i].args) < 0)
 			head[0] = '\0';
 		fprintf(f, "  %-18s %s\n", head, ctl_verbs[i].help);
-	}
-}
-
-/* A printable, capped copy of an operand for messages. */
-const char *
-ctl_esc(const char *s, char *out, size_t outlen)
-{
-	return log_escape((const uint8_t *)s, strlen(s), out, outlen);
-}
-
-int
-ctl_passwd_exit(enum passwd_result r)
-{
-	switch (r) {
-	case PASSWD_OK:
-		return 0;
-	case PASSWD_NOUSER:
-		return EX_NOUSER;
-	case PASSWD_BADPASS:
-	case PASSWD_EXISTS:
-	case PASSWD_INVALID:
-		return EX_DATAERR;
-	case PASSWD_IOERR:
-		return EX_IOERR;
-	}
-	return EX_SOFTWARE;
-}
-
-int
-ctl_store_exit(enum store_err e)
-{
-	switch (e) {
-	case STORE_OK:
-		return 0;
-	case STORE_ERR_TRYAGAIN:
-	case STORE_ERR_NOSPACE:
-		return EX_TEMPFAIL;
-	default:
-		return EX_SOFTWARE;
 	}
 }
 
@@ -323,125 +314,6 @@ ctl_read_password(char *out, size_t outsize)
 		r = CTL_PW_MISMATCH;
 	explicit_bzero(again, sizeof(again));
 	return r;
-}
-
-/* ---- helpers shared by the verbs ---- */
-
-/* EX_DATAERR with a message if the name is not a valid user name. */
-int
-ctl_check_name(const char *user)
-{
-	char esc[PASSWD_USER_MAX + 16];
-
-	if (passwd_valid_user(user))
-		return 0;
-	ctl_err("invalid user name \"%s\" (letters, digits and ._@+- only, "
-	    "no leading '.', at most %d bytes)", ctl_esc(user, esc,
-	    sizeof(esc)), PASSWD_USER_MAX);
-	return EX_DATAERR;
-}
-
-/* EX_CONFIG with a message unless init has made the store. */
-int
-ctl_need_store(const struct ctl *ctl)
-{
-	struct stat st;
-
-	if (stat(ctl->db_path, &st) == 0 && S_ISDIR(st.st_mode))
-		return 0;
-	ctl_err("no store in %s: run refimapctl init first", ctl->db_path);
-	return EX_CONFIG;
-}
-
-/* Opens the existing store; an exit code with a message on failure. */
-int
-ctl_store_open(const struct ctl *ctl, struct store **st_r)
-{
-	struct store_options opt = { .create = false };
-	const char *why = NULL;
-	enum store_err e;
-
-	e = store_open(ctl->data_dir, &opt, st_r, &why);
-	if (e != STORE_OK) {
-		ctl_err("cannot open the store in %s: %s", ctl->data_dir,
-		    why != NULL ? why : store_strerror(e));
-		return ctl_store_exit(e);
-	}
-	return 0;
-}
-
-struct ctl_find {
-	const char *user;
-	bool found;
-};
-
-static void
-ctl_find_cb(void *ctx, const char *user)
-{
-	struct ctl_find *cf = ctx;
-
-	if (strcmp(user, cf->user) == 0)
-		cf->found = true;
-}
-
-/* Whether the passwd file has the user: 0 and *found_r, or an exit code. */
-int
-ctl_user_exists(const struct ctl *ctl, const char *user, bool *found_r)
-{
-	struct ctl_find cf = { user, false };
-	enum passwd_result r;
-
-	r = passwd_list(ctl->passwd_path, ctl_find_cb, &cf);
-	if (r != PASSWD_OK) {
-		ctl_err("cannot read %s: %s", ctl->passwd_path,
-		    strerror(errno));
-		return ctl_passwd_exit(r);
-	}
-	*found_r = cf.found;
-	return 0;
-}
-
-/* fsyncs a directory; 0 or -1 with errno. */
-int
-ctl_sync_dir(const char *dir)
-{
-	int fd, r, saved;
-
-	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
-		return -1;
-	r = fsync(fd);
-	saved = errno;
-	close(fd);
-	errno = saved;
-	return r;
-}
-
-/*
- * mkdir -p: missing parents with mode 0755, dir itself with mode. 0 or -1
- * with errno.
- */
-int
-ctl_mkdirs(const char *dir, mode_t mode)
-{
-	char p[PATH_MAX];
-	size_t i, n = strlen(dir);
-
-	if (n >= sizeof(p)) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	memcpy(p, dir, n + 1);
-	for (i = 1; i < n; i++) {
-		if (p[i] != '/' || p[i - 1] == '/')
-			continue;
-		p[i] = '\0';
-		if (mkdir(p, 0755) < 0 && errno != EEXIST)
-			return -1;
-		p[i] = '/';
-	}
-	if (mkdir(p, mode) < 0 && errno != EEXIST)
-		return -1;
-	return 0;
 }
 
 /* ---- the verbs ---- */
@@ -778,6 +650,23 @@ main(int argc, char **argv)
 #define CTL_DELIVER_MAX	((uint64_t)64 << 20)
 
 /*
+ * SIGBUS: a page of the store's shared regions that the file system could
+ * not back (full, or failing). Nothing uncommitted is kept (the next open
+ * recovers), so the MTA may try again later.
+ */
+static void
+ctl_deliver_sigbus(int sig)
+{
+	static const char msg[] = "refimapctl: cannot store the message: "
+	    "the mail store's file system is full or failing (SIGBUS)\n";
+
+	(void)sig;
+	if (write(STDERR_FILENO, msg, sizeof(msg) - 1) < 0)
+		_exit(EX_TEMPFAIL);
+	_exit(EX_TEMPFAIL);
+}
+
+/*
  * deliver USER [MAILBOX]: exit codes an MTA understands: EX_NOUSER bounces
  * an unknown user, EX_TEMPFAIL keeps the mail queued while the store is
  * busy or full, EX_DATAERR refuses an oversized message.
@@ -789,6 +678,7 @@ ctl_deliver(struct ctl *ctl, int argc, char **argv)
 	const char *mailbox = argc > 1 ? argv[1] : "INBOX";
 	enum deliver_result r;
 	enum store_err se;
+	struct sigaction sa;
 	struct store *st = NULL;
 	const char *used;
 	uint32_t uid = 0;
@@ -805,6 +695,10 @@ ctl_deliver(struct ctl *ctl, int argc, char **argv)
 		ctl_err("no such user: %s", user);
 		return EX_NOUSER;
 	}
+	sa.sa_handler = ctl_deliver_sigbus;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = 0;
+	(void)sigaction(SIGBUS, &sa, NULL);
 	if ((rc = ctl_need_store(ctl)) != 0 ||
 	    (rc = ctl_store_open(ctl, &st)) != 0)
 		return EX_TEMPFAIL;

@@ -29,6 +29,7 @@ static const struct config_key config_keys[] = {
 	K("listen", CT_STR, listen, 0, 0),
 	K("port", CT_STR, port, 0, 0),
 	K("user", CT_STR, user, 0, 0),
+	K("pid_file", CT_STR, pid_file, 0, 0),
 	K("max_sessions", CT_UINT, max_sessions, 1, 100000),
 	K("max_sessions_per_ip", CT_UINT, max_sessions_per_ip, 1, 100000),
 	K("idle_timeout", CT_UINT, idle_timeout, 1, 86400),
@@ -36,6 +37,7 @@ static const struct config_key config_keys[] = {
 	K("auth_fail_delay_ms", CT_UINT, auth_fail_delay_ms, 0, 60000),
 	K("auth_max_failures", CT_UINT, auth_max_failures, 1, 100),
 	K("bad_commands_max", CT_UINT, bad_commands_max, 1, 10000),
+	K("store_stuck_timeout", CT_UINT, store_stuck_timeout, 1, 86400),
 	K("line_max", CT_SIZE, line_max, 1024, 1u << 24),
 	K("line_max_preauth", CT_SIZE, line_max_preauth, 256, 1u << 20),
 	K("literal_max", CT_U64, literal_max, 1024, (uint64_t)1 << 40),
@@ -51,6 +53,9 @@ static const struct config_key config_keys[] = {
 	K("tls_key", CT_STR, tls_key, 0, 0),
 	K("tls_listen", CT_STR, tls_listen, 0, 0),
 	K("tls_port", CT_STR, tls_port, 0, 0),
+	K("trace_dir", CT_STR, trace_dir, 0, 0),
+	K("trace_literal_max", CT_SIZE, trace_literal_max, 0, (size_t)1 << 30),
+	K("capabilities", CT_STR, capabilities, 0, 0),
 };
 #undef K
 
@@ -77,6 +82,7 @@ config_defaults(struct config *cfg)
 	cfg->auth_fail_delay_ms = 1000;
 	cfg->auth_max_failures = 3;
 	cfg->bad_commands_max = 20;
+	cfg->store_stuck_timeout = 30;
 	cfg->line_max = 65536;
 	cfg->line_max_preauth = 8192;
 	cfg->literal_max = 64u << 20;
@@ -89,6 +95,7 @@ config_defaults(struct config *cfg)
 	cfg->special_use_mailboxes = true;
 	cfg->log_level = LOG_INFO;
 	cfg->tls_port = xstrdup("993");
+	cfg->trace_literal_max = 4096;
 }
 
 void
@@ -98,10 +105,13 @@ config_free(struct config *cfg)
 	xfree(&cfg->listen);
 	xfree(&cfg->port);
 	xfree(&cfg->user);
+	xfree(&cfg->pid_file);
 	xfree(&cfg->tls_cert);
 	xfree(&cfg->tls_key);
 	xfree(&cfg->tls_listen);
 	xfree(&cfg->tls_port);
+	xfree(&cfg->trace_dir);
+	xfree(&cfg->capabilities);
 }
 
 static int config_err(char *errbuf, size_t errlen, const char *fmt, ...)

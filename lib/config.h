@@ -22,6 +22,7 @@ struct config {
 	char *listen;		/* address to bind; "*" = all */
 	char *port;		/* service or number */
 	char *user;		/* drop root to this user; NULL = none */
+	char *pid_file;		/* the daemon's pid file; NULL = none */
 	unsigned max_sessions;
 	unsigned max_sessions_per_ip;
 	unsigned idle_timeout;		/* seconds, authenticated */
@@ -29,6 +30,9 @@ struct config {
 	unsigned auth_fail_delay_ms;
 	unsigned auth_max_failures;
 	unsigned bad_commands_max;	/* BADs before BYE */
+	/* seconds a session may stay inside one store call before the
+	 * daemon takes it for stuck on a dead process's lock (recovery) */
+	unsigned store_stuck_timeout;
 	size_t line_max;
 	size_t line_max_preauth;
 	uint64_t literal_max;
@@ -49,6 +53,11 @@ struct config {
 	char *tls_key;		/* PEM private key */
 	char *tls_listen;	/* implicit TLS address; NULL = as listen */
 	char *tls_port;		/* implicit TLS port; "none" = no listener */
+	char *trace_dir;	/* protocol traces, one file a session;
+				   NULL = none (server/trace.h) */
+	size_t trace_literal_max;	/* literal bytes shown in a trace */
+	char *capabilities;	/* extensions removed or kept (server/capa.h);
+				   NULL = all */
 };
 
 /* Fills *cfg with the defaults (strings allocated). */

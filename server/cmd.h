@@ -18,7 +18,8 @@
 				   sent before it */
 #define CMD_F_UID_ONLY	0x04u	/* only in the UID form (UID EXPUNGE) */
 #define CMD_F_NOSYNC	0x08u	/* no mailbox updates before it runs
-				   (it leaves or replaces the mailbox) */
+				   (it leaves or replaces the mailbox,
+				   or, SEARCH, sends them itself) */
 
 typedef void cmd_fn(struct session *s, struct args *a);
 

@@ -41,7 +41,9 @@ cmd_logout(struct session *s, struct args *a)
 		return;
 	resp_untagged(s, "BYE Logging out");
 	resp_ok(s, "LOGOUT completed");
-	log_msg(LOG_INFO, "logout");
+	/* The "logout" line with the session's counts comes at its end
+	 * (session.c), however it ends. */
+	log_msg(LOG_DEBUG, "LOGOUT");
 	session_close(s);
 }
 

@@ -15,6 +15,7 @@
 
 #include "../lib/log.h"
 #include "../lib/xalloc.h"
+#include "capa.h"
 #include "cmd.h"
 #include "cmd_util.h"
 #include "datetime.h"
@@ -182,6 +183,9 @@ cmd_append(struct session *s, struct args *a)
 		select_sync(s, false);
 	/* RFC 4315: the new message's UID, so an offline client can match
 	 * its upload without fetching it back. */
-	resp_tagged(s, "OK", NULL, "[APPENDUID %u %u] APPEND completed",
-	    uidvalidity, uid);
+	if (capa_has(s->capa, CAPA_UIDPLUS))
+		resp_tagged(s, "OK", NULL, "[APPENDUID %u %u] APPEND "
+		    "completed", uidvalidity, uid);
+	else
+		resp_ok(s, "APPEND completed");
 }

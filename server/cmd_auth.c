@@ -21,6 +21,7 @@
 #include "../lib/base64.h"
 #include "../lib/log.h"
 #include "../lib/xalloc.h"
+#include "capa.h"
 #include "cmd.h"
 #include "cmd_util.h"
 #include "resp.h"
@@ -215,7 +216,9 @@ cmd_authenticate(struct session *s, struct args *a)
 		cmd_bad_args(s, "SASL mechanism name");
 		return;
 	}
-	if (!args_end(a) && !args_atom(a, &ir, &irn)) {
+	/* Without SASL-IR an initial response is one argument too many. */
+	if (!args_end(a) && capa_has(s->capa, CAPA_SASL_IR) &&
+	    !args_atom(a, &ir, &irn)) {
 		cmd_bad_args(s, "base64 initial response");
 		return;
 	}

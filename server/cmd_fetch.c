@@ -24,6 +24,7 @@
 #include "../lib/log.h"
 #include "../lib/num.h"
 #include "../lib/xalloc.h"
+#include "capa.h"
 #include "cmd.h"
 #include "cmd_util.h"
 #include "datetime.h"
@@ -81,6 +82,7 @@ struct fetch_ctx {
 	bool wants_flags;
 	bool wants_uid;
 	bool wants_modseq;
+	bool modseq_ok;		/* MODSEQ is an item (CONDSTORE is on) */
 	bool needs_header;	/* the header size must be known */
 	bool needs_mime;	/* the MIME structure must be read */
 	const char *why;	/* for a BAD */
@@ -274,7 +276,7 @@ fetch_att(struct fetch_ctx *fc, struct args *a)
 		it = fetch_add(fc, FETCH_INTERNALDATE);
 	else if (fetch_is(p, n, "RFC822.SIZE"))
 		it = fetch_add(fc, FETCH_SIZE);
-	else if (fetch_is(p, n, "MODSEQ"))
+	else if (fc->modseq_ok && fetch_is(p, n, "MODSEQ"))
 		it = fetch_add(fc, FETCH_MODSEQ);
 	else if (fetch_is(p, n, "RFC822") || fetch_is(p, n, "RFC822.HEADER") ||
 	    fetch_is(p, n, "RFC822.TEXT")) {
@@ -699,6 +701,7 @@ cmd_fetch(struct session *s, struct args *a)
 	bool missing = false;
 
 	memset(&r, 0, sizeof(r));
+	fc->modseq_ok = capa_has(s->capa, CAPA_CONDSTORE);
 	if (!args_atom(a, &p, &n) || !seqset_parse(p, n, &set)) {
 		cmd_bad_args(s, "a sequence set");
 		free(fc);
@@ -804,6 +807,7 @@ cmd_fetch(struct session *s, struct args *a)
 			case FETCH_MODSEQ:
 				resp_add(s, "MODSEQ (%llu)",
 				    (unsigned long long)m->modseq);
+				resync_modseq_sent(s, m->modseq);
 				break;
 			}
 		}
@@ -815,9 +819,11 @@ cmd_fetch(struct session *s, struct args *a)
 		 * MODSEQ (RFC 7162 §3.2.4). */
 		if (flags_changed && s->condstore && !s->uid && !fc->wants_uid)
 			resp_add(s, " UID %u", m->uid);
-		if (flags_changed && s->condstore && !fc->wants_modseq)
+		if (flags_changed && s->condstore && !fc->wants_modseq) {
 			resp_add(s, " MODSEQ (%llu)",
 			    (unsigned long long)m->modseq);
+			resync_modseq_sent(s, m->modseq);
+		}
 		resp_add(s, ")");
 		resp_end(s);
 		if (s->closing)

@@ -14,6 +14,7 @@
 #include <strings.h>
 
 #include "../lib/xalloc.h"
+#include "capa.h"
 #include "cmd.h"
 #include "cmd_util.h"
 #include "resp.h"
@@ -144,10 +145,10 @@ list_ctx_free(struct list_ctx *lc)
 	lc->n = lc->cap = 0;
 }
 
-/* The RFC 6154 §2 special-use attributes of a mailbox, each after a
- * space. */
+/* The RFC 6154 §2 special-use attributes of a mailbox, the first after
+ * sep, the others after a space. */
 static void
-list_special_use(struct session *s, uint32_t flags)
+list_special_use(struct session *s, uint32_t flags, const char *sep)
 {
 	static const struct {
 		uint32_t bit;
@@ -162,8 +163,10 @@ list_special_use(struct session *s, uint32_t flags)
 	size_t i;
 
 	for (i = 0; i < N_ELEMENTS(attrs); i++) {
-		if (flags & attrs[i].bit)
-			resp_add(s, " %s", attrs[i].name);
+		if (flags & attrs[i].bit) {
+			resp_add(s, "%s%s", sep, attrs[i].name);
+			sep = " ";
+		}
 	}
 }
 
@@ -244,14 +247,21 @@ cmd_list(struct session *s, struct args *a)
 		goto out;
 	}
 	for (i = 0; i < lc.n; i++) {
+		bool noselect = (lc.v[i].flags & STORE_MBOX_NOSELECT) != 0;
+
 		if (!list_match(&lp, lc.v[i].name))
 			continue;
 		resp_begin(s);
-		resp_add(s, "LIST (%s%s",
-		    (lc.v[i].flags & STORE_MBOX_NOSELECT) ? "\\Noselect " : "",
-		    list_has_children(&lc, i) ? "\\HasChildren" :
-		    "\\HasNoChildren");
-		list_special_use(s, lc.v[i].flags);
+		resp_add(s, "LIST (%s", noselect ? "\\Noselect" : "");
+		/* The attributes of extensions that `capabilities` left on
+		 * (RFC 3348, RFC 6154). */
+		if (capa_has(s->capa, CAPA_CHILDREN))
+			resp_add(s, "%s%s", noselect ? " " : "",
+			    list_has_children(&lc, i) ? "\\HasChildren" :
+			    "\\HasNoChildren");
+		if (capa_has(s->capa, CAPA_SPECIAL_USE))
+			list_special_use(s, lc.v[i].flags, noselect ||
+			    capa_has(s->capa, CAPA_CHILDREN) ? " " : "");
 		resp_add(s, ") \"/\" ");
 		resp_add_mailbox(s, lc.v[i].name);
 		resp_end(s);

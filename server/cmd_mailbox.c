@@ -10,6 +10,7 @@
 
 #include "../lib/log.h"
 #include "../lib/xalloc.h"
+#include "capa.h"
 #include "cmd.h"
 #include "cmd_util.h"
 #include "resp.h"
@@ -160,9 +161,14 @@ cmd_status(struct session *s, struct args *a)
 			if (args_word(a, status_names[k]))
 				break;
 		}
-		if (k == N_ELEMENTS(status_names)) {
-			cmd_bad_args(s, "MESSAGES, RECENT, UIDNEXT, "
-			    "UIDVALIDITY, UNSEEN or HIGHESTMODSEQ");
+		/* HIGHESTMODSEQ is CONDSTORE's (RFC 7162 §3.1.7). */
+		if (k == N_ELEMENTS(status_names) ||
+		    (k == STATUS_HIGHESTMODSEQ &&
+		    !capa_has(s->capa, CAPA_CONDSTORE))) {
+			cmd_bad_args(s, capa_has(s->capa, CAPA_CONDSTORE) ?
+			    "MESSAGES, RECENT, UIDNEXT, UIDVALIDITY, UNSEEN or "
+			    "HIGHESTMODSEQ" : "MESSAGES, RECENT, UIDNEXT, "
+			    "UIDVALIDITY or UNSEEN");
 			return;
 		}
 		if (nitems == STATUS_ITEMS_MAX) {

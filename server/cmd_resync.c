@@ -19,6 +19,7 @@
 #include "../lib/log.h"
 #include "../lib/num.h"
 #include "../lib/xalloc.h"
+#include "capa.h"
 #include "cmd.h"
 #include "cmd_util.h"
 #include "resp.h"
@@ -50,13 +51,15 @@ cmd_enable(struct session *s, struct args *a)
 	resp_begin(s);
 	resp_add(s, "ENABLED");
 	while (args_atom(a, &p, &n)) {
-		if (n == 9 &&
+		/* An extension removed by `capabilities` is not ours to
+		 * enable either (capa.h). */
+		if (n == 9 && capa_has(s->capa, CAPA_CONDSTORE) &&
 		    strncasecmp((const char *)p, "CONDSTORE", 9) == 0) {
 			s->condstore = true;
 			if (!had_condstore && !said_condstore)
 				resp_add(s, " CONDSTORE");
 			said_condstore = true;
-		} else if (n == 7 &&
+		} else if (n == 7 && capa_has(s->capa, CAPA_QRESYNC) &&
 		    strncasecmp((const char *)p, "QRESYNC", 7) == 0) {
 			/* QRESYNC implies CONDSTORE (RFC 7162 §3.2.3). */
 			s->qresync = true;
@@ -96,9 +99,11 @@ resync_enable_condstore(struct session *s)
 	if (s->condstore)
 		return;
 	s->condstore = true;
+	/* Not above an expunge held back (RFC 7162 §3.2). */
 	if (s->state == SESSION_SELECTED)
 		resp_untagged(s, "OK [HIGHESTMODSEQ %llu] Highest",
-		    (unsigned long long)s->modseq);
+		    (unsigned long long)(s->npending > 0 ? s->pending_modseq :
+		    s->modseq));
 }
 
 void
@@ -110,6 +115,61 @@ resync_fetch_flags(struct session *s, uint32_t seq, const struct store_msg *m,
 	select_write_flags(s, m, kw);
 	resp_add(s, " MODSEQ (%llu))", (unsigned long long)m->modseq);
 	resp_end(s);
+	resync_modseq_sent(s, m->modseq);
+}
+
+void
+resync_modseq_sent(struct session *s, uint64_t m)
+{
+	if (m > s->modseq_sent)
+		s->modseq_sent = m;
+}
+
+static int
+resync_u64_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* True if every MODSEQ in (from, to] is one of the session's own changes,
+ * which it has reported itself (MODSEQs of a mailbox are consecutive). */
+static bool
+resync_own_run(const struct session *s, uint64_t from, uint64_t to)
+{
+	uint64_t *v, next = from + 1;
+	size_t i, n = 0;
+
+	if (to - from > s->nown)
+		return false;
+	v = xreallocarray(NULL, s->nown + 1, sizeof(*v));
+	for (i = 0; i < s->nown; i++) {
+		if (s->own[i].modseq > from && s->own[i].modseq <= to)
+			v[n++] = s->own[i].modseq;
+	}
+	qsort(v, n, sizeof(*v), resync_u64_cmp);
+	for (i = 0; i < n && next <= to; i++) {
+		if (v[i] == next)
+			next++;
+		else if (v[i] > next)
+			break;
+	}
+	free(v);
+	return next > to;
+}
+
+void
+resync_modseq_notice(struct session *s)
+{
+	uint64_t safe = s->npending > 0 ? s->pending_modseq : s->modseq;
+
+	if (s->state == SESSION_SELECTED && s->condstore &&
+	    s->modseq_sent > safe && (s->npending > 0 ||
+	    !resync_own_run(s, safe, s->modseq_sent)))
+		resp_untagged(s, "OK [HIGHESTMODSEQ %llu] Not all changes "
+		    "reported yet", (unsigned long long)safe);
+	s->modseq_sent = 0;
 }
 
 /* A growable list of UIDs, with an optional filter on what is added. */
@@ -118,7 +178,10 @@ struct resync_uids {
 	size_t n, cap;
 	const struct seqset *only;	/* NULL: no set filter */
 	uint32_t min, max;		/* inclusive bounds */
+	const struct session *s;	/* not UIDs it still counts */
 };
+
+static uint32_t resync_seq(const struct session *s, uint32_t uid);
 
 static void
 resync_uids_push(uint32_t **v, size_t *n, size_t *cap, uint32_t uid)
@@ -137,6 +200,11 @@ resync_uids_cb(void *ctx, uint32_t uid)
 
 	if (uid < u->min || uid > u->max ||
 	    (u->only != NULL && !seqset_contains(u->only, uid)))
+		return 0;
+	/* Expunged after the session read its message list: VANISHED
+	 * (EARLIER) would leave the client unable to count what EXISTS
+	 * said; the next sync reports it with a plain VANISHED. */
+	if (u->s != NULL && resync_seq(u->s, uid) != 0)
 		return 0;
 	resync_uids_push(&u->v, &u->n, &u->cap, uid);
 	return 0;
@@ -212,7 +280,8 @@ resync_fetch_modifiers(struct session *s, struct args *a,
     struct resync_fetch_mod *m, const char **why_r)
 {
 	memset(m, 0, sizeof(*m));
-	if (!args_list_open(a))
+	/* Without CONDSTORE, FETCH has no modifiers (RFC 3501 syntax). */
+	if (!capa_has(s->capa, CAPA_CONDSTORE) || !args_list_open(a))
 		return true;
 	/* fetch-modifiers = SP "(" fetch-modifier *(SP fetch-modifier) ")" */
 	do {
@@ -226,7 +295,8 @@ resync_fetch_modifiers(struct session *s, struct args *a,
 				return false;
 			}
 			m->changedsince = true;
-		} else if (args_word(a, "VANISHED")) {
+		} else if (capa_has(s->capa, CAPA_QRESYNC) &&
+		    args_word(a, "VANISHED")) {
 			if (m->vanished) {
 				*why_r = "VANISHED given twice";
 				return false;
@@ -270,6 +340,7 @@ resync_vanished_earlier(struct session *s, uint64_t modseq, const uint8_t *p,
 	u.only = &set;
 	u.min = 1;
 	u.max = UINT32_MAX;
+	u.s = s;
 	e = store_changes(s->store, s->user, s->selected, s->mbox_id, modseq,
 	    NULL, resync_uids_cb, &u);
 	if (e == STORE_OK)
@@ -285,7 +356,7 @@ resync_store_modifiers(struct session *s, struct args *a, bool *given_r,
 {
 	*given_r = false;
 	*unchangedsince_r = 0;
-	if (!args_list_open(a))
+	if (!capa_has(s->capa, CAPA_CONDSTORE) || !args_list_open(a))
 		return true;
 	/* store-modifiers = SP "(" store-modifier *(SP store-modifier) ")";
 	 * only one UNCHANGEDSINCE (RFC 7162 §7). */
@@ -381,13 +452,15 @@ resync_select_params(struct session *s, struct args *a,
     struct resync_select *p)
 {
 	memset(p, 0, sizeof(*p));
-	if (!args_list_open(a))
+	/* Without CONDSTORE, SELECT and EXAMINE take no parameters. */
+	if (!capa_has(s->capa, CAPA_CONDSTORE) || !args_list_open(a))
 		return true;
 	/* select-params = SP "(" select-param *(SP select-param) ")" */
 	do {
 		if (!p->condstore && args_word(a, "CONDSTORE")) {
 			p->condstore = true;
-		} else if (!p->qresync && args_word(a, "QRESYNC")) {
+		} else if (!p->qresync && capa_has(s->capa, CAPA_QRESYNC) &&
+		    args_word(a, "QRESYNC")) {
 			p->qresync = true;
 			if (!resync_parse_qresync(a, p)) {
 				cmd_bad_args(s, "QRESYNC (uidvalidity "
@@ -396,7 +469,9 @@ resync_select_params(struct session *s, struct args *a,
 				return false;
 			}
 		} else {
-			cmd_bad_args(s, "CONDSTORE or QRESYNC parameters");
+			cmd_bad_args(s, capa_has(s->capa, CAPA_QRESYNC) ?
+			    "CONDSTORE or QRESYNC parameters" :
+			    "the CONDSTORE parameter");
 			return false;
 		}
 	} while (!args_list_close(a));
@@ -507,6 +582,7 @@ resync_select_report(struct session *s, const struct resync_select *p,
 		return STORE_OK;
 	memset(&u, 0, sizeof(u));
 	u.only = p->has_known ? &p->known : NULL;
+	u.s = s;
 	u.min = resync_match_floor(s, p);
 	u.max = p->has_known ? UINT32_MAX : uidnext - 1;
 	if (u.max == 0)

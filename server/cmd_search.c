@@ -17,6 +17,7 @@
 
 #include "../lib/imapstr.h"
 #include "../lib/xalloc.h"
+#include "capa.h"
 #include "cmd.h"
 #include "cmd_util.h"
 #include "../store/mime_text.h"
@@ -333,12 +334,22 @@ cmd_search(struct session *s, struct args *a)
 	uint64_t top = 0;
 	size_t i;
 
-	if (args_word(a, "RETURN") && !search_return_opts(a, &ret)) {
+	/* Without ESEARCH, RETURN is no search key either: BAD below. */
+	if (capa_has(s->capa, CAPA_ESEARCH) && args_word(a, "RETURN") &&
+	    !search_return_opts(a, &ret)) {
 		cmd_bad_args(s, "RETURN (MIN MAX COUNT ALL)");
 		return;
 	}
 	switch (search_parse(a, &prog, &why)) {
 	case SEARCH_PARSE_OK:
+		if (search_has_modseq(prog) &&
+		    !capa_has(s->capa, CAPA_CONDSTORE)) {
+			/* The MODSEQ key is CONDSTORE's (RFC 7162 §3.1.5). */
+			search_free(&prog);
+			resp_bad(s, "Unknown search key");
+			session_count_bad(s);
+			return;
+		}
 		break;
 	case SEARCH_PARSE_BAD:
 		resp_bad(s, "%s", why);
@@ -350,8 +361,9 @@ cmd_search(struct session *s, struct args *a)
 		return;
 	}
 	/* No EXPUNGE while sequence numbers are in use (§7.4.1); UID
-	 * SEARCH answers with UIDs, so it may hear of them first. */
-	select_sync(s, s->uid);
+	 * SEARCH answers with UIDs, so it may hear of them first, unless
+	 * its keys hold message numbers (RFC 7162 §3.2.10.2). */
+	select_sync(s, s->uid && !search_has_seqnums(prog));
 	if (s->state != SESSION_SELECTED || s->closing) {
 		search_free(&prog);
 		return;

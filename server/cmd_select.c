@@ -15,6 +15,7 @@
 
 #include "../lib/log.h"
 #include "../lib/xalloc.h"
+#include "capa.h"
 #include "cmd.h"
 #include "cmd_util.h"
 #include "resp.h"
@@ -135,8 +136,10 @@ select_load_cb(void *ctx, const struct store_msg *msg)
 	select_push_uid(sl->s, msg->uid);
 	if (sl->first_unseen == 0 && (msg->flags & STORE_FLAG_SEEN) == 0)
 		sl->first_unseen = (uint32_t)sl->s->nuids;
-	if (msg->modseq > sl->s->modseq)
-		sl->s->modseq = msg->modseq;
+	/* s->modseq stays the HIGHESTMODSEQ read before the list: the list
+	 * is read in batches, not as one snapshot, so a later message's
+	 * MODSEQ can be above an expunge of an earlier one it listed; the
+	 * next sync reports from there (a change seen here may come again). */
 	return 0;
 }
 
@@ -155,7 +158,7 @@ select_open(struct session *s, struct args *a, bool readonly)
 	select_leave(s);
 	/* The boundary between the two mailboxes' responses (RFC 7162
 	 * §3.2.11), whether or not CONDSTORE is on. */
-	if (was_selected)
+	if (was_selected && capa_has(s->capa, CAPA_QRESYNC))
 		resp_untagged(s, "OK [CLOSED] Previous mailbox closed");
 	memset(&rp, 0, sizeof(rp));
 	if (!cmd_mailbox_arg(s, a, MBOXNAME_EXISTING, name) ||
@@ -436,6 +439,8 @@ select_expunged_cb(void *ctx, uint32_t uid)
 			if (s->pending[i] == uid)
 				return 0;
 		}
+		if (s->npending == 0)
+			s->pending_modseq = s->modseq;
 		if (s->npending == s->cappending) {
 			s->cappending = s->cappending == 0 ? 16 :
 			    s->cappending * 2;
@@ -520,6 +525,21 @@ select_sync(struct session *s, bool allow_expunge)
 	}
 	select_keywords_free(&c.keywords);
 	select_prune_own(s);
+}
+
+void
+select_sync_if_changed(struct session *s)
+{
+	struct store_mbox mb;
+
+	if (s->state != SESSION_SELECTED)
+		return;
+	/* Every change (new message, flags, expunge) raises HIGHESTMODSEQ;
+	 * a deleted or renamed mailbox has another id or none. */
+	if (store_mbox_get(s->store, s->user, s->selected, &mb) == STORE_OK &&
+	    mb.id == s->mbox_id && mb.highestmodseq <= s->modseq)
+		return;
+	select_sync(s, true);
 }
 
 void

@@ -15,6 +15,7 @@
 
 #include "../lib/log.h"
 #include "../lib/xalloc.h"
+#include "capa.h"
 #include "cmd.h"
 #include "cmd_util.h"
 #include "flags.h"
@@ -127,6 +128,7 @@ store_changed_cb(void *ctx, const struct store_msg *m, bool changed)
 	if (r->silent && !failed) {
 		resp_untagged(s, "%zu FETCH (UID %u MODSEQ (%llu))", lo + 1,
 		    m->uid, (unsigned long long)m->modseq);
+		resync_modseq_sent(s, m->modseq);
 		return 0;
 	}
 	if (s->condstore) {
@@ -311,7 +313,8 @@ cmd_copy(struct session *s, struct args *a)
 		/* RFC 4315 COPYUID: the new UIDs are consecutive. */
 		struct buf code = BUF_INITIALIZER(SIZE_MAX);
 
-		if (store_copyuid(&code, uidvalidity, uids, n, first) == 0)
+		if (capa_has(s->capa, CAPA_UIDPLUS) &&
+		    store_copyuid(&code, uidvalidity, uids, n, first) == 0)
 			resp_tagged(s, "OK", buf_cstr(&code), "COPY completed");
 		else
 			resp_ok(s, "COPY completed");
@@ -444,7 +447,8 @@ cmd_move(struct session *s, struct args *a)
 	{
 		struct buf code = BUF_INITIALIZER(SIZE_MAX);
 
-		if (store_copyuid(&code, uidvalidity, uids, n, first) == 0)
+		if (capa_has(s->capa, CAPA_UIDPLUS) &&
+		    store_copyuid(&code, uidvalidity, uids, n, first) == 0)
 			resp_untagged(s, "OK [%s] Moved", buf_cstr(&code));
 		buf_free(&code);
 	}

@@ -15,6 +15,7 @@
 #include "parse.h"
 #include "resp.h"
 #include "tls.h"
+#include "trace.h"
 
 void
 cmd_starttls(struct session *s, struct args *a)
@@ -37,9 +38,12 @@ cmd_starttls(struct session *s, struct args *a)
 		return;
 	/* Against plaintext command injection: drop what was read after
 	 * the command line; it did not come through TLS. */
-	if (s->inpos < s->inlen)
+	if (s->inpos < s->inlen) {
 		log_msg(LOG_NOTICE, "STARTTLS: %zu byte(s) sent before the "
 		    "handshake discarded", s->inlen - s->inpos);
+		trace_note(s->trace, "starttls: %zu client byte(s) after the "
+		    "command discarded", s->inlen - s->inpos);
+	}
 	s->inpos = s->inlen;
 	parse_reset(s->parser);
 	s->tls = tls_accept(s->tls_ctx, s->fd_in, s->fd_out,
@@ -50,4 +54,5 @@ cmd_starttls(struct session *s, struct args *a)
 		return;
 	}
 	log_msg(LOG_INFO, "STARTTLS: %s", tls_describe(s->tls));
+	trace_note(s->trace, "tls %s", tls_describe(s->tls));
 }

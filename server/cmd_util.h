@@ -35,6 +35,9 @@ bool cmd_mailbox_arg(struct session *s, struct args *a,
  * Does nothing outside the selected state.
  */
 void select_sync(struct session *s, bool allow_expunge);
+/* While idling: select_sync if the selected mailbox changed, at the cost
+ * of one mailbox record read when it did not. */
+void select_sync_if_changed(struct session *s);
 /* True if the message is \Recent in this session (RFC 3501 §2.3.2). */
 bool select_is_recent(const struct session *s, uint32_t uid);
 /* Notes a change this session made and has reported itself (STORE, the

@@ -11,6 +11,7 @@
  *                    stops it and its sessions (each says BYE).
  */
 #include <sys/types.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 
@@ -34,9 +35,16 @@
 #include "../lib/log.h"
 #include "../lib/xalloc.h"
 #include "../store/store.h"
+#include "pidfile.h"
+#include "sandbox.h"
+#include "capa.h"
 #include "session.h"
 #include "tls.h"
 #include "version.h"
+
+/* Long options without a short form (the sandbox's start at 0x300). */
+#define MAIN_OPT_TLS	0x200
+#define MAIN_OPT_CAPA	0x201
 
 #define MAIN_LISTEN_MAX	16	/* plain and TLS sockets together */
 #define MAIN_STOP_WAIT_MS 3000
@@ -44,7 +52,16 @@
 struct main_child {
 	pid_t pid;
 	char addr[64];
+	size_t slot;	/* its watchdog mark in main_watch; SIZE_MAX none */
 };
+
+/*
+ * The watchdog marks of the sessions (store.h store_watch_set), in memory
+ * shared with them: one slot per possible session, 0 while the session is
+ * outside the store.
+ */
+static volatile int64_t *main_watch;
+static size_t main_nwatch;
 
 static volatile sig_atomic_t main_got_term, main_got_chld, main_got_hup;
 static volatile sig_atomic_t main_got_usr1;
@@ -58,6 +75,7 @@ main_usage(void)
 {
 	fprintf(stderr, "usage: refimapd [-c FILE] [-d DATA_DIR] [-l ADDR] "
 	    "[-p PORT] [-P TLS_PORT] [-f] [-i [--tls]] [-V]\n"
+	    "                [-T DIR] [--capabilities LIST]\n"
 	    "  -c FILE      config file (default %s)\n"
 	    "  -d DIR       data_dir\n"
 	    "  -l ADDR      listen (address to bind, * for all)\n"
@@ -68,7 +86,15 @@ main_usage(void)
 	    "  -f           foreground, log to stderr\n"
 	    "  -i           one session on stdin/stdout (inetd)\n"
 	    "  --tls        with -i: TLS handshake first (imaps under inetd)\n"
-	    "  -V           print the version\n", CONFIG_DEFAULT_FILE);
+	    "  -T DIR       trace_dir: a protocol trace of each session in DIR\n"
+	    "  --capabilities LIST\n"
+	    "               extensions to remove (-QRESYNC -IDLE ...) or to "
+	    "keep\n"
+	    "  -V           print the version\n"
+	    "  --sandbox [--user NAME:PASSWORD]... [--preload [MAILBOX=]PATH]..."
+	    "\n               [--stdin-lifetime]: a throw-away server on a "
+	    "fresh store\n               (see README: Testing your IMAP "
+	    "client)\n", CONFIG_DEFAULT_FILE);
 	exit(EX_USAGE);
 }
 
@@ -131,6 +157,9 @@ main_run_session(int fd_in, int fd_out, const struct config *cfg,
 	struct session *s;
 
 	main_set_handler(SIGPIPE, SIG_IGN);
+	/* A file over RLIMIT_FSIZE (a trace, a spool) fails its write
+	 * (EFBIG) instead of killing the session. */
+	main_set_handler(SIGXFSZ, SIG_IGN);
 	main_set_handler(SIGTERM, main_session_on_term);
 	main_set_handler(SIGINT, SIG_DFL);
 	main_set_handler(SIGHUP, SIG_IGN);
@@ -247,8 +276,8 @@ static const struct config *main_cfg;
 #define MAIN_CHECKPOINT_SECS	30
 #define MAIN_WATCH_SECS		2	/* failchk for processes that died
 					   outside our sight (deliver) */
-#define MAIN_RECOVER_WAIT_MS	1000
-#define MAIN_VISIT_WAIT_MS	3000
+#define MAIN_RECOVER_WAIT_MS	300
+#define MAIN_VISIT_WAIT_MS	1500
 
 /*
  * Opens the store (running failchk, or recovery when allowed), optionally
@@ -314,6 +343,8 @@ main_store_visit(const struct config *cfg, bool failchk_only, bool checkpoint,
 static bool main_stopping;
 static void main_stop_children(unsigned wait_ms);
 static void main_store_watch(void);
+static bool main_watch_stuck(const struct config *cfg);
+static size_t main_watch_slot(void);
 
 
 /*
@@ -360,7 +391,8 @@ main_store_watch(void)
 {
 	if (main_cfg == NULL || main_stopping)
 		return;
-	if (main_store_visit(main_cfg, true, false, false) != STORE_ERR_TRYAGAIN)
+	if (main_store_visit(main_cfg, true, false, false) !=
+	    STORE_ERR_TRYAGAIN && !main_watch_stuck(main_cfg))
 		return;
 	/*
 	 * It died holding one of Berkeley DB's region locks: sessions that
@@ -393,7 +425,7 @@ main_accept(int lfd, bool tls, const struct config *cfg, int *lfds,
     size_t nl, unsigned *next_id)
 {
 	struct session_peer peer;
-	size_t i, same = 0;
+	size_t i, same = 0, slot;
 	pid_t pid;
 	int fd;
 
@@ -420,6 +452,9 @@ main_accept(int lfd, bool tls, const struct config *cfg, int *lfds,
 		return;
 	}
 	(*next_id)++;
+	slot = main_watch_slot();
+	if (slot != SIZE_MAX)
+		main_watch[slot] = 0;
 	pid = fork();
 	if (pid < 0) {
 		log_msg(LOG_ERR, "fork: %s", strerror(errno));
@@ -432,9 +467,13 @@ main_accept(int lfd, bool tls, const struct config *cfg, int *lfds,
 		for (i = 0; i < nl; i++)
 			close(lfds[i]);
 		free(main_children);
+		pidfile_forget();
 		sigemptyset(&none);
 		main_set_handler(SIGCHLD, SIG_DFL);
 		(void)sigprocmask(SIG_SETMASK, &none, NULL);
+		if (slot != SIZE_MAX)
+			store_watch_set(&main_watch[slot]);
+		sandbox_child();
 		main_run_session(fd, fd, cfg, *next_id, tls);
 		_exit(0);
 	}
@@ -446,13 +485,69 @@ main_accept(int lfd, bool tls, const struct config *cfg, int *lfds,
 		    sizeof(*main_children));
 	}
 	main_children[main_nchildren].pid = pid;
+	main_children[main_nchildren].slot = slot;
 	(void)snprintf(main_children[main_nchildren].addr,
 	    sizeof(main_children[main_nchildren].addr), "%s", peer.addr);
 	main_nchildren++;
 }
 
+/* A free watchdog slot (SIZE_MAX when all are taken: no watch then). */
+static size_t
+main_watch_slot(void)
+{
+	size_t slot, i;
+
+	for (slot = 0; slot < main_nwatch; slot++) {
+		for (i = 0; i < main_nchildren; i++)
+			if (main_children[i].slot == slot)
+				break;
+		if (i == main_nchildren)
+			return slot;
+	}
+	return SIZE_MAX;
+}
+
+/* Seconds the child has been inside one store call (0: outside). */
+static int64_t
+main_child_in_store(const struct main_child *c)
+{
+	struct timespec ts;
+	int64_t since;
+
+	if (c->slot == SIZE_MAX || main_watch == NULL ||
+	    (since = main_watch[c->slot]) == 0 ||
+	    clock_gettime(CLOCK_MONOTONIC, &ts) < 0)
+		return 0;
+	return ts.tv_sec > since ? ts.tv_sec - since : 1;
+}
+
+/*
+ * A session that stays inside one store call longer than
+ * store_stuck_timeout waits for a lock or mutex that a killed process
+ * held and that Berkeley DB's failchk could not release: only recovery
+ * frees it. True when one is found (logged).
+ */
+static bool
+main_watch_stuck(const struct config *cfg)
+{
+	size_t i;
+
+	for (i = 0; i < main_nchildren; i++) {
+		int64_t secs = main_child_in_store(&main_children[i]);
+
+		if (secs > (int64_t)cfg->store_stuck_timeout) {
+			log_msg(LOG_WARNING, "session %ld inside the store for "
+			    "%lld s: taken for stuck on a dead process's lock",
+			    (long)main_children[i].pid, (long long)secs);
+			return true;
+		}
+	}
+	return false;
+}
+
 /* SIGTERM to every session (each says BYE), SIGKILL to those still there
- * after wait_ms (one stuck in the store cannot act on SIGTERM). */
+ * after wait_ms (one stuck in the store cannot act on SIGTERM: it gets
+ * SIGKILL at once, which loses nothing that was acknowledged). */
 static void
 main_stop_children(unsigned wait_ms)
 {
@@ -462,7 +557,8 @@ main_stop_children(unsigned wait_ms)
 
 	main_stopping = true;
 	for (i = 0; i < main_nchildren; i++)
-		(void)kill(main_children[i].pid, SIGTERM);
+		(void)kill(main_children[i].pid,
+		    main_child_in_store(&main_children[i]) ? SIGKILL : SIGTERM);
 	while (main_nchildren > 0 && waited < wait_ms) {
 		nanosleep(&ts, NULL);
 		waited += 50;
@@ -487,8 +583,12 @@ main_daemonize(void)
 		log_msg(LOG_ERR, "fork: %s", strerror(errno));
 		exit(EX_OSERR);
 	}
-	if (pid > 0)
+	if (pid > 0) {
+		/* The file holds the daemon's pid when the command returns
+		 * (service managers read it then). */
+		(void)pidfile_write(pid);
 		_exit(0);
+	}
 	(void)setsid();
 	if (chdir("/") < 0)
 		exit(EX_OSERR);
@@ -501,10 +601,96 @@ main_daemonize(void)
 	}
 }
 
-static void
-main_daemon(const struct config *cfg, bool foreground)
+/* Where the config comes from: read at start and again on SIGHUP. */
+static struct {
+	const char *file;
+	bool missing_ok;
+	const char *dir, *listen, *port, *tls_port;	/* options, win */
+	const char *trace_dir, *capabilities;	/* -T, --capabilities */
+} main_src;
+
+/* Fills *cfg from the file and the command-line options; 0, or -1 with
+ * errbuf (*cfg then still needs config_free). */
+static int
+main_config_load(struct config *cfg, char *err, size_t errlen)
 {
-	struct pollfd pfds[MAIN_LISTEN_MAX];
+	uint32_t capa;
+
+	config_defaults(cfg);
+	if (config_read(cfg, main_src.file, main_src.missing_ok, err,
+	    errlen) < 0 ||
+	    (main_src.dir != NULL &&
+	    config_set(cfg, "data_dir", main_src.dir, err, errlen) < 0) ||
+	    (main_src.listen != NULL &&
+	    config_set(cfg, "listen", main_src.listen, err, errlen) < 0) ||
+	    (main_src.port != NULL &&
+	    config_set(cfg, "port", main_src.port, err, errlen) < 0) ||
+	    (main_src.tls_port != NULL &&
+	    config_set(cfg, "tls_port", main_src.tls_port, err, errlen) < 0) ||
+	    (main_src.trace_dir != NULL &&
+	    config_set(cfg, "trace_dir", main_src.trace_dir, err, errlen) < 0) ||
+	    (main_src.capabilities != NULL && config_set(cfg, "capabilities",
+	    main_src.capabilities, err, errlen) < 0))
+		return -1;
+	/* Sessions parse it again; a value that does not parse stops the
+	 * server here. */
+	return capa_parse(cfg->capabilities, &capa, err, errlen);
+}
+
+/* A key that is used only at start (sockets, privileges, the TLS context,
+ * the store's place, the pid file): the running value stays. */
+static void
+main_reload_keep(const char *key, char **old, char **new)
+{
+	if (*old == NULL ? *new != NULL :
+	    *new == NULL || strcmp(*old, *new) != 0)
+		log_msg(LOG_WARNING, "reload: '%s' changed; it takes effect "
+		    "at the next restart", key);
+	free(*new);
+	*new = *old;
+	*old = NULL;
+}
+
+/*
+ * SIGHUP: reads the config again. New sessions get the new one; running
+ * sessions keep the copy they were forked with. A config that does not
+ * load is logged and the running one kept.
+ */
+static void
+main_reload(struct config *cfg)
+{
+	struct config n;
+	char err[512];
+
+	if (sandbox_active()) {
+		log_msg(LOG_NOTICE, "SIGHUP ignored (--sandbox)");
+		return;
+	}
+	if (main_config_load(&n, err, sizeof(err)) < 0) {
+		log_msg(LOG_ERR, "reload failed, running config kept: %s", err);
+		config_free(&n);
+		return;
+	}
+	main_reload_keep("data_dir", &cfg->data_dir, &n.data_dir);
+	main_reload_keep("listen", &cfg->listen, &n.listen);
+	main_reload_keep("port", &cfg->port, &n.port);
+	main_reload_keep("user", &cfg->user, &n.user);
+	main_reload_keep("pid_file", &cfg->pid_file, &n.pid_file);
+	main_reload_keep("tls_cert", &cfg->tls_cert, &n.tls_cert);
+	main_reload_keep("tls_key", &cfg->tls_key, &n.tls_key);
+	main_reload_keep("tls_listen", &cfg->tls_listen, &n.tls_listen);
+	main_reload_keep("tls_port", &cfg->tls_port, &n.tls_port);
+	n.master_checkpoints = cfg->master_checkpoints;
+	config_free(cfg);
+	*cfg = n;
+	log_set_level(cfg->log_level);
+	log_msg(LOG_NOTICE, "reloaded %s", main_src.file);
+}
+
+static void
+main_daemon(struct config *cfg, bool foreground)
+{
+	struct pollfd pfds[MAIN_LISTEN_MAX + 1];	/* + sandbox stdin */
 	time_t last_checkpoint, last_watch;
 	int lfds[MAIN_LISTEN_MAX];
 	sigset_t block, old;
@@ -515,12 +701,25 @@ main_daemon(const struct config *cfg, bool foreground)
 	if (main_tls != NULL && strcmp(cfg->tls_port, "none") != 0)
 		nl = main_listen(cfg->tls_listen != NULL ? cfg->tls_listen :
 		    cfg->listen, cfg->tls_port, true, lfds, nl);
+	if (cfg->pid_file != NULL && pidfile_open(cfg->pid_file) < 0)
+		exit(EX_UNAVAILABLE);
 	main_drop_privileges(cfg->user);
 	main_check_store(cfg);
 	main_cfg = cfg;
+	main_nwatch = cfg->max_sessions;
+	main_watch = mmap(NULL, main_nwatch * sizeof(*main_watch),
+	    PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (main_watch == MAP_FAILED) {
+		log_msg(LOG_WARNING, "no store watchdog: mmap: %s",
+		    strerror(errno));
+		main_watch = NULL;
+		main_nwatch = 0;
+	}
 	last_checkpoint = last_watch = time(NULL);
 	if (!foreground)
 		main_daemonize();
+	if (pidfile_write(getpid()) < 0)
+		exit(EX_OSERR);
 	sigemptyset(&block);
 	sigaddset(&block, SIGTERM);
 	sigaddset(&block, SIGINT);
@@ -538,10 +737,13 @@ main_daemon(const struct config *cfg, bool foreground)
 		pfds[i].fd = lfds[i];
 		pfds[i].events = POLLIN;
 	}
+	pfds[nl].fd = sandbox_stdin_fd();	/* -1: ignored by ppoll */
+	pfds[nl].events = POLLIN;
 	log_msg(LOG_INFO, "refimapd %s started", REFIMAPD_VERSION);
+	sandbox_ready(lfds, nplain);
 	while (!main_got_term) {
 		struct timespec tick = { MAIN_WATCH_SECS, 0 };
-		int r = ppoll(pfds, nl, &tick, &old);
+		int r = ppoll(pfds, nl + 1, &tick, &old);
 		time_t now = time(NULL);
 
 		if (now - last_checkpoint >= MAIN_CHECKPOINT_SECS) {
@@ -560,11 +762,12 @@ main_daemon(const struct config *cfg, bool foreground)
 		}
 		if (main_got_hup) {
 			main_got_hup = 0;
-			log_msg(LOG_NOTICE, "SIGHUP ignored (reload is not "
-			    "supported yet)");
+			main_reload(cfg);
 		}
 		if (r <= 0)
 			continue;
+		if (pfds[nl].revents != 0 && sandbox_stdin_closed())
+			main_got_term = 1;	/* --stdin-lifetime: EOF */
 		for (i = 0; i < nl; i++) {
 			if (pfds[i].revents & POLLIN)
 				main_accept(lfds[i], i >= nplain, cfg, lfds,
@@ -577,6 +780,7 @@ main_daemon(const struct config *cfg, bool foreground)
 		close(lfds[i]);
 	main_stop_children(MAIN_STOP_WAIT_MS);
 	free(main_children);
+	pidfile_remove();
 	log_msg(LOG_INFO, "stopped");
 }
 
@@ -604,14 +808,19 @@ main(int argc, char **argv)
 	const char *opt_port = NULL, *opt_tls_port = NULL;
 	bool foreground = false, inetd = false, inetd_tls = false;
 	static const struct option longopts[] = {
-		{ "tls", no_argument, NULL, 'T' },
+		{ "tls", no_argument, NULL, MAIN_OPT_TLS },
+		{ "capabilities", required_argument, NULL, MAIN_OPT_CAPA },
+		{ "sandbox", no_argument, NULL, SANDBOX_OPT_SANDBOX },
+		{ "user", required_argument, NULL, SANDBOX_OPT_USER },
+		{ "preload", required_argument, NULL, SANDBOX_OPT_PRELOAD },
+		{ "stdin-lifetime", no_argument, NULL, SANDBOX_OPT_STDIN },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct config cfg;
 	char err[512];
 	int c;
 
-	while ((c = getopt_long(argc, argv, "c:d:l:p:P:fiVh", longopts,
+	while ((c = getopt_long(argc, argv, "c:d:l:p:P:T:fiVh", longopts,
 	    NULL)) != -1) {
 		switch (c) {
 		case 'c': conffile = optarg; break;
@@ -619,17 +828,34 @@ main(int argc, char **argv)
 		case 'l': opt_listen = optarg; break;
 		case 'p': opt_port = optarg; break;
 		case 'P': opt_tls_port = optarg; break;
-		case 'T': inetd_tls = true; break;
+		case MAIN_OPT_TLS: inetd_tls = true; break;
+		case 'T': main_src.trace_dir = optarg; break;
+		case MAIN_OPT_CAPA: main_src.capabilities = optarg; break;
 		case 'f': foreground = true; break;
 		case 'i': inetd = true; break;
+		case SANDBOX_OPT_SANDBOX:
+		case SANDBOX_OPT_USER:
+		case SANDBOX_OPT_PRELOAD:
+		case SANDBOX_OPT_STDIN:
+			if (sandbox_option(c, optarg) < 0)
+				main_usage();
+			break;
 		case 'V':
-			printf("refimapd %s\n", REFIMAPD_VERSION);
+			printf("refimapd %s\n%s\n%s\n", REFIMAPD_VERSION,
+			    store_db_version(), tls_library_version());
 			return 0;
 		default: main_usage();
 		}
 	}
 	if (optind != argc || (inetd_tls && !inetd))
 		main_usage();
+	if (sandbox_check_options() < 0 || (sandbox_active() && inetd))
+		main_usage();
+	if (sandbox_active()) {
+		foreground = true;
+		if (conffile == NULL)
+			conffile = "/dev/null";	/* not the system's config */
+	}
 	if (inetd && !foreground) {
 		/* inetd ties fd 2 to the socket: never write there. */
 		int fd = open("/dev/null", O_WRONLY);
@@ -640,17 +866,13 @@ main(int argc, char **argv)
 		}
 	}
 	log_open("refimapd", foreground);
-	config_defaults(&cfg);
-	if (config_read(&cfg, conffile != NULL ? conffile :
-	    CONFIG_DEFAULT_FILE, conffile == NULL, err, sizeof(err)) < 0 ||
-	    (opt_dir != NULL &&
-	    config_set(&cfg, "data_dir", opt_dir, err, sizeof(err)) < 0) ||
-	    (opt_listen != NULL &&
-	    config_set(&cfg, "listen", opt_listen, err, sizeof(err)) < 0) ||
-	    (opt_port != NULL &&
-	    config_set(&cfg, "port", opt_port, err, sizeof(err)) < 0) ||
-	    (opt_tls_port != NULL &&
-	    config_set(&cfg, "tls_port", opt_tls_port, err, sizeof(err)) < 0) ||
+	main_src.file = conffile != NULL ? conffile : CONFIG_DEFAULT_FILE;
+	main_src.missing_ok = conffile == NULL;
+	main_src.dir = opt_dir;
+	main_src.listen = opt_listen;
+	main_src.port = opt_port;
+	main_src.tls_port = opt_tls_port;
+	if (main_config_load(&cfg, err, sizeof(err)) < 0 ||
 	    main_load_tls(&cfg, inetd_tls, err, sizeof(err)) < 0) {
 		log_msg(LOG_ERR, "config: %s", err);
 		if (!foreground)
@@ -659,11 +881,17 @@ main(int argc, char **argv)
 		return EX_CONFIG;
 	}
 	log_set_level(cfg.log_level);
+	if (sandbox_active() && sandbox_setup(&cfg, opt_listen != NULL,
+	    opt_port != NULL, opt_tls_port != NULL) < 0) {
+		config_free(&cfg);
+		return EX_CANTCREAT;
+	}
 	if (inetd) {
 		main_run_session(0, 1, &cfg, (unsigned)getpid(), inetd_tls);
 	} else {
 		cfg.master_checkpoints = true;
 		main_daemon(&cfg, foreground);
+		sandbox_cleanup();
 	}
 	tls_ctx_free(&main_tls);
 	config_free(&cfg);

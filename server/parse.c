@@ -81,6 +81,7 @@ struct parser {
 	struct parse_limits lim;	/* of the current command */
 	struct parse_limits next_lim;	/* from the next command on */
 	bool allow_nul;
+	bool literal_plus;	/* {n+} accepted (RFC 7888) */
 
 	enum parse_state state;
 	enum parse_skip skip;
@@ -175,6 +176,7 @@ parse_new(const struct parse_limits *limits)
 	p->next_lim = *limits;
 	buf_init(&p->buf, limits->line_max);
 	p->state = PS_TAG;
+	p->literal_plus = true;
 	return p;
 }
 
@@ -201,6 +203,12 @@ void
 parse_set_allow_nul(struct parser *p, bool allow)
 {
 	p->allow_nul = allow;
+}
+
+void
+parse_set_literal_plus(struct parser *p, bool allow)
+{
+	p->literal_plus = allow;
 }
 
 enum parse_errcode
@@ -832,6 +840,14 @@ parse_next(struct parser *p, const uint8_t *in, size_t len, size_t *used_r,
 				continue;
 			}
 			if (p->ndigits > 0 && c == '+') {
+				/* Without LITERAL+ a syntax error; the skip
+				 * that follows still steps over the data the
+				 * client sends regardless. */
+				if (!p->literal_plus) {
+					r = fail(p, PARSE_ERR_SYNTAX,
+					    "Invalid literal size");
+					goto out;
+				}
 				if (line_room(p) < 1) {
 					r = fail(p, PARSE_ERR_LINE_TOO_LONG,
 					    "Line too long");

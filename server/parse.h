@@ -94,6 +94,9 @@ void parse_free(struct parser **p);
 void parse_set_limits(struct parser *p, const struct parse_limits *limits);
 /* Allow NUL bytes in literal data (APPEND of binary content later). */
 void parse_set_allow_nul(struct parser *p, bool allow);
+/* Accept non-synchronizing literals {n+} (RFC 7888; the default). When
+ * off, "{n+}" is a syntax error (whose skip still steps over the data). */
+void parse_set_literal_plus(struct parser *p, bool allow);
 
 /*
  * Consumes bytes from in[0..len) and returns at most one token. *used_r is

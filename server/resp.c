@@ -11,8 +11,11 @@
 
 #include "../lib/imapstr.h"
 #include "../lib/log.h"
+#include "../store/store.h"
 #include "resp.h"
+#include "resync.h"
 #include "tls.h"
+#include "trace.h"
 
 /* The output buffer has no maximum, so buf_* cannot fail on it; a failure
  * would be an internal error. */
@@ -47,6 +50,7 @@ resp_tagged(struct session *s, const char *status, const char *code,
 {
 	va_list ap;
 
+	resync_modseq_notice(s);	/* RFC 7162 §3.2 */
 	resp_add(s, "%s %s ", s->tag[0] != '\0' ? s->tag : "*", status);
 	if (code != NULL)
 		resp_add(s, "[%s] ", code);
@@ -117,11 +121,27 @@ resp_continue(struct session *s, const char *text)
 	(void)resp_flush(s);
 }
 
+static int resp_write_out(struct session *s);
+
+/* A client that does not read blocks the write: that is no store hang,
+ * so the watchdog mark is paused meanwhile (store.h). */
 int
 resp_flush(struct session *s)
 {
+	int64_t watch = store_watch_pause();
+	int r = resp_write_out(s);
+
+	store_watch_resume(watch);
+	return r;
+}
+
+static int
+resp_write_out(struct session *s)
+{
 	size_t off = 0;
 
+	/* The trace holds what is sent, before TLS (trace.h). */
+	trace_server(s->trace, s->out.data, s->out.len);
 	if (s->tls != NULL && s->out.len > 0 &&
 	    tls_write(s->tls, s->out.data, s->out.len) < 0) {
 		log_msg(LOG_INFO, "disconnected: TLS write: %s",
@@ -147,6 +167,7 @@ resp_flush(struct session *s)
 		}
 		off += (size_t)n;
 	}
+	s->bytes_out += s->out.len;
 	if (s->out.cap > 256 * 1024)
 		buf_free(&s->out);
 	else

@@ -45,6 +45,19 @@ void resync_enable_condstore(struct session *s);
 void resync_fetch_flags(struct session *s, uint32_t seq,
     const struct store_msg *m, char ***kw);
 
+/* A FETCH MODSEQ (m) went out: remembered until the tagged response. */
+void resync_modseq_sent(struct session *s, uint64_t m);
+/*
+ * Before a tagged response (resp_tagged): if a FETCH MODSEQ sent since the
+ * last one is above a change the client has not been told of (an expunge
+ * held back, RFC 3501 §7.4.1, or another session's change that came after
+ * the last report), sends "* OK [HIGHESTMODSEQ n]", n covering only what
+ * was reported, so that a client that loses the connection resyncs from
+ * there (RFC 7162 §3.2 and the example in §6). The session's own changes
+ * right after what was reported need no such line.
+ */
+void resync_modseq_notice(struct session *s);
+
 /* An expunged UID of the selected mailbox to report in the next VANISHED
  * (QRESYNC, RFC 7162 §3.2.10.2). */
 void resync_vanished_add(struct session *s, uint32_t uid);

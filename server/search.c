@@ -734,6 +734,18 @@ search_has_modseq(const struct search_program *prog)
 	return prog->has_modseq;
 }
 
+bool
+search_has_seqnums(const struct search_program *prog)
+{
+	uint32_t i;
+
+	for (i = 0; i < prog->n; i++) {
+		if (prog->v[i].op == SEARCH_OP_SEQ)
+			return true;
+	}
+	return false;
+}
+
 void
 search_resolve_keywords(struct search_program *prog, search_keyword_fn *fn,
     void *ctx)

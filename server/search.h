@@ -47,6 +47,9 @@ bool search_needs_keywords(const struct search_program *prog);
 /* True if the program has a MODSEQ key (RFC 7162 §3.1.5): the answer
  * then carries the highest MODSEQ of the matches. */
 bool search_has_modseq(const struct search_program *prog);
+/* True if the program has a sequence-set key (message numbers): then not
+ * even UID SEARCH may report expunges (RFC 7162 §3.2.10.2). */
+bool search_has_seqnums(const struct search_program *prog);
 
 /*
  * Gives each KEYWORD/UNKEYWORD key its bit in store_msg.keywords: fn

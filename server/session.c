@@ -20,12 +20,15 @@
 #include "../lib/log.h"
 #include "../lib/xalloc.h"
 #include "../store/store.h"
+#include "capa.h"
 #include "cmd.h"
 #include "cmd_util.h"
+#include "fault.h"
 #include "parse.h"
 #include "resp.h"
 #include "session.h"
 #include "tls.h"
+#include "trace.h"
 
 #define SESSION_INBUF_SIZE	(32 * 1024)
 #define SESSION_ARENA_KEEP	(64 * 1024)	/* arena kept between commands */
@@ -119,6 +122,13 @@ session_new(int fd_in, int fd_out, const struct config *cfg,
 	buf_init(&s->arena, cfg->command_max);
 	buf_init(&s->line, cfg->line_max);
 	log_set_context("session=%u peer=%s", id, s->peer.addr);
+	/* Checked when the config was read (main.c). */
+	if (capa_parse(cfg->capabilities, &s->capa, NULL, 0) < 0)
+		s->capa = CAPA_ALL;
+	parse_set_literal_plus(s->parser, capa_has(s->capa,
+	    CAPA_LITERALPLUS));
+	s->trace = trace_open(cfg->trace_dir, cfg->trace_literal_max, id,
+	    s->peer.addr);
 	return s;
 }
 
@@ -137,6 +147,7 @@ session_free(struct session **sp)
 	xfree(&s->vanished);
 	xfree(&s->recent);
 	tls_close(&s->tls);
+	trace_close(&s->trace);
 	parse_free(&s->parser);
 	xfree(&s->inbuf);
 	buf_free(&s->out);
@@ -151,26 +162,30 @@ session_free(struct session **sp)
 	*sp = NULL;
 }
 
+/* The text lives in a static buffer (one session per process), valid
+ * until the next call. */
 const char *
 session_capabilities(const struct session *s)
 {
-#define SESSION_CAPS \
-	"IMAP4rev1 LITERAL+ ID IDLE NAMESPACE CHILDREN UNSELECT UIDPLUS " \
-	"MOVE ENABLE CONDSTORE QRESYNC ESEARCH SPECIAL-USE"
+	static char text[512];
+	bool auth_ok = s->tls != NULL || s->peer.local ||
+	    s->cfg->allow_plaintext;
+	size_t n;
 
+	/* The extensions left by `capabilities` (capa.h). */
+	if (capa_format(s->capa, text, sizeof(text)) < 0)
+		return "IMAP4rev1";
 	if (s->state != SESSION_NOTAUTH)
-		return SESSION_CAPS;
+		return text;
 	/* RFC 3501 §6.2.1, RFC 2595 §3.1: STARTTLS only before TLS and
-	 * login; inside TLS the earlier list no longer holds. */
-	if (s->tls != NULL)
-		return SESSION_CAPS " SASL-IR AUTH=PLAIN";
-	if (s->tls_ctx != NULL)
-		return s->peer.local || s->cfg->allow_plaintext ?
-		    SESSION_CAPS " STARTTLS SASL-IR AUTH=PLAIN" :
-		    SESSION_CAPS " STARTTLS LOGINDISABLED";
-	if (s->peer.local || s->cfg->allow_plaintext)
-		return SESSION_CAPS " SASL-IR AUTH=PLAIN";
-	return SESSION_CAPS " LOGINDISABLED";
+	 * login; inside TLS the earlier list no longer holds. SASL-IR goes
+	 * with the mechanism. */
+	n = strlen(text);
+	(void)snprintf(text + n, sizeof(text) - n, "%s%s%s",
+	    s->tls == NULL && s->tls_ctx != NULL ? " STARTTLS" : "",
+	    auth_ok && capa_has(s->capa, CAPA_SASL_IR) ? " SASL-IR" : "",
+	    auth_ok ? " AUTH=PLAIN" : " LOGINDISABLED");
+	return text;
 }
 
 void
@@ -306,6 +321,11 @@ session_dispatch(struct session *s)
 	struct args a;
 
 	session_args(s, &a);
+	s->commands++;
+	if (fault_session_refuse(s)) {	/* refimapctl fault no, bye */
+		session_cmd_reset(s);
+		return;
+	}
 	/* Other sessions' changes reach the client at every command
 	 * boundary; EXPUNGE waits while sequence numbers are in use
 	 * (RFC 3501 §7.4.1). */
@@ -337,12 +357,15 @@ session_command_name(struct session *s, const struct parse_token *tok)
 		s->uid = true;
 		return;
 	}
-	if (def == NULL) {
+	/* A command of an extension that `capabilities` removed is as
+	 * unknown as any other (capa.h). */
+	if (def == NULL || !capa_command(s->capa, def->name, false)) {
 		resp_bad(s, "Unknown command");
 		session_cmd_reject(s);
 		return;
 	}
-	if (s->uid && (def->flags & (CMD_F_UID | CMD_F_UID_ONLY)) == 0) {
+	if (s->uid && ((def->flags & (CMD_F_UID | CMD_F_UID_ONLY)) == 0 ||
+	    !capa_command(s->capa, def->name, true))) {
 		resp_bad(s, "%s has no UID form", def->name);
 		session_cmd_reject(s);
 		return;
@@ -462,6 +485,7 @@ session_raw_line(struct session *s)
 	size_t n = lf == NULL ? avail : (size_t)(lf - start);
 	session_line_fn *fn;
 
+	trace_client_line(s->trace, start, lf == NULL ? n : n + 1);
 	s->inpos += lf == NULL ? n : n + 1;
 	if (!s->line_skip && buf_add(&s->line, start, n) < 0)
 		s->line_skip = true;
@@ -505,6 +529,7 @@ session_process_input(struct session *s)
 		}
 		r = parse_next(s->parser, s->inbuf + s->inpos,
 		    s->inlen - s->inpos, &used, &tok);
+		trace_client(s->trace, s->inbuf + s->inpos, used);
 		s->inpos += used;
 		if (r == PARSE_MORE)
 			break;
@@ -518,10 +543,14 @@ session_process_input(struct session *s)
 }
 
 
+/* While IDLE, how often the selected mailbox is looked at (RFC 2177): an
+ * update reaches the client within this, plus the time to send it. */
+#define SESSION_IDLE_POLL_MS	200
+
 /*
  * Waits for input. 1: bytes read, 0: EOF or closed, -1: error, timeout or
- * shutdown. While IDLE (RFC 2177) it wakes every second to report what
- * other sessions changed.
+ * shutdown. While IDLE (RFC 2177) it wakes every SESSION_IDLE_POLL_MS to
+ * report what other sessions changed.
  */
 static int
 session_read(struct session *s)
@@ -546,6 +575,8 @@ session_read(struct session *s)
 		struct timespec ts;
 		int r;
 
+		if (fault_session_check(s) < 0)
+			return -1;	/* refimapctl fault bye, disconnect */
 		if (session_shutdown) {
 			resp_untagged(s, "BYE Server shutting down");
 			log_msg(LOG_INFO, "disconnected: server shutdown");
@@ -556,8 +587,8 @@ session_read(struct session *s)
 			log_msg(LOG_INFO, "disconnected: idle timeout");
 			return -1;
 		}
-		ts.tv_sec = s->idling && left > 1 ? 1 : left;
-		ts.tv_nsec = 0;
+		ts.tv_sec = s->idling ? 0 : left;
+		ts.tv_nsec = s->idling ? SESSION_IDLE_POLL_MS * 1000000L : 0;
 		/* Bytes OpenSSL already decrypted are not on the fd: poll
 		 * would wait for more while they sit there. */
 		if (s->tls != NULL && tls_pending(s->tls) > 0)
@@ -572,7 +603,8 @@ session_read(struct session *s)
 		}
 		if (r == 0) {
 			if (s->idling) {
-				select_sync(s, true);
+				select_sync_if_changed(s);
+				fault_session_delay(s, &session_wait_mask);
 				if (resp_flush(s) < 0 || s->closing)
 					return -1;
 			}
@@ -594,6 +626,7 @@ session_read(struct session *s)
 		}
 		s->inpos = 0;
 		s->inlen = (size_t)n;
+		s->bytes_in += (uint64_t)n;
 		return 1;
 	}
 }
@@ -607,9 +640,14 @@ session_run(struct session *s)
 	sigaddset(&term, SIGTERM);
 	(void)sigprocmask(SIG_BLOCK, &term, &session_wait_mask);
 	sigdelset(&session_wait_mask, SIGTERM);
+	fault_session_start(s, &session_wait_mask);
+	if (s->tls != NULL)
+		trace_note(s->trace, "tls %s", tls_describe(s->tls));
 	resp_untagged(s, "OK [CAPABILITY %s] refimapd ready",
 	    session_capabilities(s));
 	while (!s->closing) {
+		fault_session_update(s);
+		fault_session_delay(s, &session_wait_mask);
 		if (resp_flush(s) < 0)
 			break;
 		if (s->inpos >= s->inlen && session_read(s) <= 0)
@@ -617,4 +655,11 @@ session_run(struct session *s)
 		session_process_input(s);
 	}
 	(void)resp_flush(s);
+	fault_session_end(s);
+	/* The pair of the "login" line (cmd_auth.c): who, from where, how
+	 * much; never what. */
+	if (s->user != NULL)
+		log_msg(LOG_INFO, "logout: in=%llu out=%llu commands=%lu",
+		    (unsigned long long)s->bytes_in,
+		    (unsigned long long)s->bytes_out, s->commands);
 }

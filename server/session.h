@@ -25,9 +25,11 @@ enum session_state {
 struct cmd_def;
 struct tls_ctx;
 struct tls_conn;
+struct fault_state;
 struct parser;
 struct store;
 struct session;
+struct trace;
 
 /* An argument of the command being run (args.h reads them). */
 enum arg_type {
@@ -113,6 +115,10 @@ struct session {
 	size_t nown, capown;
 	uint32_t *pending;	/* expunged UIDs not yet reported (§7.4.1) */
 	size_t npending, cappending;
+	uint64_t pending_modseq;	/* with some pending: all reported up
+					   to this MODSEQ (RFC 7162 §3.2) */
+	uint64_t modseq_sent;	/* highest FETCH MODSEQ sent since the last
+				   tagged response */
 	bool condstore;		/* RFC 7162 §3.1: MODSEQ in untagged FETCH */
 	bool qresync;		/* §3.2: ENABLE QRESYNC; VANISHED for EXPUNGE */
 	uint32_t *vanished;	/* expunged UIDs whose VANISHED is pending */
@@ -122,6 +128,14 @@ struct session {
 	bool closing;		/* BYE sent; end after flushing */
 	bool idling;		/* in IDLE, waiting for DONE */
 	time_t cmd_since;	/* when the last command ended */
+	uint32_t capa;		/* extensions on (capa.h, `capabilities`) */
+	struct trace *trace;	/* protocol trace (trace.h), or NULL */
+	/* For the logout log line: bytes read and written (TLS payload, not
+	 * records) and commands dispatched. */
+	uint64_t bytes_in, bytes_out;
+	unsigned long commands;
+	struct fault_state *fault;	/* registry and injected faults
+					   (fault.c) */
 };
 
 struct session *session_new(int fd_in, int fd_out, const struct config *cfg,

@@ -140,6 +140,12 @@ fail:
 	return NULL;
 }
 
+const char *
+tls_library_version(void)
+{
+	return OpenSSL_version(OPENSSL_VERSION);
+}
+
 void
 tls_ctx_free(struct tls_ctx **ctxp)
 {

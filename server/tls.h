@@ -38,6 +38,8 @@ struct tls_conn;
 struct tls_ctx *tls_ctx_new(const char *cert, const char *key, char *errbuf,
     size_t errlen) ATTR_WUR;
 void tls_ctx_free(struct tls_ctx **ctx);
+/* The OpenSSL library this process runs with (OpenSSL_version()). */
+const char *tls_library_version(void);
 
 /*
  * Runs the server side of a handshake over fd_in/fd_out (the same fd for a

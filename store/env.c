@@ -4,10 +4,14 @@
  * process died holding the environment), error routing to the log, the
  * databases, closing, and reopening after another process ran recovery.
  */
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/wait.h>
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -17,6 +21,7 @@
 #include "../lib/buf.h"
 #include "../lib/log.h"
 #include "../lib/xalloc.h"
+#include "admin.h"
 #include "store_int.h"
 
 /* One cache for the whole environment; each session maps it, so small. */
@@ -115,6 +120,7 @@ store_dberr(struct store *st, int ret, const char *what)
 		    db_strerror(ret));
 		return STORE_ERR_TRYAGAIN;
 	case ENOSPC:
+	case EFBIG:	/* a file size limit (RLIMIT_FSIZE) is a full disk */
 		log_msg(LOG_ERR, "store: %s: %s", what, db_strerror(ret));
 		return STORE_ERR_NOSPACE;
 	case DB_RUNRECOVERY:
@@ -220,6 +226,7 @@ store_env_close(struct store *st)
 			    db_strerror(ret));
 		st->env = NULL;
 	}
+	store_lock_release(st->lockfd);
 }
 
 /* Berkeley DB creates its DB_REGISTER file 0660 less the umask; the other
@@ -232,6 +239,61 @@ store_register_mode(const struct store *st)
 
 	if (n > 0 && (size_t)n < sizeof(path))
 		(void)chmod(path, STORE_FILE_MODE);
+}
+
+/* Whether name is one of the environment's region files, __db.NNN. */
+static bool
+store_region_name(const char *name)
+{
+	size_t i, n = strlen(name);
+
+	if (n <= 5 || strncmp(name, "__db.", 5) != 0)
+		return false;
+	for (i = 5; i < n; i++)
+		if (name[i] < '0' || name[i] > '9')
+			return false;
+	return true;
+}
+
+/*
+ * Berkeley DB maps its shared regions from files it extends by writing
+ * their last byte, so they have holes: on a full file system the first
+ * touch of a page without a block behind it kills the process with SIGBUS,
+ * in the middle of a transaction. Giving the files their blocks once after
+ * the open turns that into STORE_ERR_NOSPACE here. fallocate(2), not
+ * posix_fallocate: glibc's emulation writes into a region others may be
+ * using; where fallocate is not supported nothing is done.
+ */
+static enum store_err
+store_regions_allocate(const struct store *st)
+{
+	enum store_err e = STORE_OK;
+	struct dirent *de;
+	DIR *d;
+
+	if ((d = opendir(st->home)) == NULL)
+		return STORE_OK;
+	while (e == STORE_OK && (de = readdir(d)) != NULL) {
+		char path[4096];
+		struct stat sb;
+		int fd, n;
+
+		if (!store_region_name(de->d_name))
+			continue;
+		n = snprintf(path, sizeof(path), "%s/%s", st->home,
+		    de->d_name);
+		if (n < 0 || (size_t)n >= sizeof(path) ||
+		    (fd = open(path, O_RDWR | O_CLOEXEC)) < 0)
+			continue;
+		if (fstat(fd, &sb) == 0 && sb.st_size > 0 &&
+		    fallocate(fd, 0, 0, sb.st_size) < 0 &&
+		    (errno == ENOSPC || errno == EDQUOT || errno == EFBIG))
+			e = store_open_fail(STORE_ERR_NOSPACE, "allocating "
+			    "%s: %s", path, strerror(errno));
+		(void)close(fd);
+	}
+	(void)closedir(d);
+	return e;
 }
 
 /* Processes (one thread each) the environment tracks for failchk. */
@@ -248,26 +310,97 @@ store_isalive(DB_ENV *env, pid_t pid, db_threadid_t tid, u_int32_t flags)
 	return kill(pid, 0) == 0 || errno == EPERM;
 }
 
-/* Removes the environment's shared regions (not the databases or the
- * log), whatever state a dead process left them in. */
+/*
+ * In a child forked for a store check or recovery: dies with its parent
+ * (whose wait bounds it), so that a parent killed meanwhile leaves no
+ * child spinning on a dead process's mutex with the store open.
+ */
+static void
+store_child_init(pid_t parent)
+{
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+		_exit(75);
+}
+
+/* Unlinks the region files (__db.001, ...) of home: the last resort. */
+static void
+store_env_unlink_regions(const char *home)
+{
+	struct dirent *de;
+	DIR *d;
+
+	if ((d = opendir(home)) == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		const char *p = de->d_name;
+
+		if (strncmp(p, "__db.", 5) != 0 || p[5] < '0' || p[5] > '9')
+			continue;
+		if (unlinkat(dirfd(d), p, 0) < 0 && errno != ENOENT)
+			log_msg(LOG_WARNING, "store: removing %s/%s: %s",
+			    home, p, strerror(errno));
+	}
+	closedir(d);
+}
+
+#define STORE_REMOVE_WAIT_MS	2000
+
+/*
+ * Removes the environment's shared regions (not the databases, the log or
+ * the register file), whatever state a dead process left them in.
+ * DB_ENV->remove with DB_FORCE marks the regions dead, so that a process
+ * still attached to them gets DB_RUNRECOVERY at its next call instead of
+ * working on from a stale cache. It first joins the environment, though,
+ * and a region that a process was killed while creating cannot be joined:
+ * Berkeley DB then retries for some 18 seconds. So the remove runs in a
+ * child, bounded in time; when it cannot finish, nobody can be attached
+ * to such a region, and its files are unlinked directly. Recovery then
+ * builds new regions from the log.
+ */
 static void
 store_env_remove(const char *home)
 {
-	DB_ENV *env;
-	int ret;
+	struct timespec tick = { 0, 20 * 1000 * 1000 };
+	pid_t parent = getpid(), pid;
+	unsigned waited;
+	int status;
 
-	if (db_env_create(&env, 0) != 0)
-		return;
-	if ((ret = env->remove(env, home, DB_FORCE)) != 0)
-		log_msg(LOG_WARNING, "store: removing the regions of %s: %s",
-		    home, db_strerror(ret));
-	else
-		log_msg(LOG_NOTICE, "store: regions removed for recovery");
+	if ((pid = fork()) == 0) {
+		DB_ENV *env;
+
+		store_child_init(parent);
+		if (db_env_create(&env, 0) != 0)
+			_exit(1);
+		_exit(env->remove(env, home, DB_FORCE) == 0 ? 0 : 1);
+	}
+	for (waited = 0; pid > 0; waited += 20) {
+		pid_t r = waitpid(pid, &status, WNOHANG);
+
+		if (r == pid) {
+			if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+				log_msg(LOG_NOTICE, "store: regions removed "
+				    "for recovery");
+				return;
+			}
+			break;
+		}
+		if (r < 0 && errno != EINTR)
+			break;
+		if (waited >= STORE_REMOVE_WAIT_MS) {
+			(void)kill(pid, SIGKILL);
+			(void)waitpid(pid, NULL, 0);
+			break;
+		}
+		(void)nanosleep(&tick, NULL);
+	}
+	store_env_unlink_regions(home);
+	log_msg(LOG_NOTICE, "store: region files unlinked for recovery (the "
+	    "regions could not be joined)");
 }
 
 /* Creates the environment handle, opens it and every database. */
 static enum store_err
-store_env_open(struct store *st)
+store_env_attach(struct store *st)
 {
 	DB **dbs[] = { &st->mailboxes, &st->subscriptions, &st->counters,
 	    &st->messages, &st->by_modseq, &st->expunged, &st->bodies,
@@ -291,7 +424,9 @@ store_env_open(struct store *st)
 	    (ret = env->set_isalive(env, store_isalive)) != 0 ||
 	    (ret = env->set_thread_count(env, STORE_THREADS)) != 0 ||
 	    (ret = env->set_lg_filemode(env, STORE_FILE_MODE)) != 0 ||
-	    (ret = env->log_set_config(env, DB_LOG_AUTO_REMOVE, 1)) != 0 ||
+	    /* Log files go only at checkpoints, never under a running
+	     * backup: store_log_prune (store/backup.c). */
+	    (ret = env->log_set_config(env, DB_LOG_AUTO_REMOVE, 0)) != 0 ||
 	    (st->opt.nosync &&
 	    (ret = env->set_flags(env, DB_TXN_NOSYNC, 1)) != 0))
 		goto fail;
@@ -301,15 +436,18 @@ store_env_open(struct store *st)
 	 * releases its locks and aborts its transaction, or (no_recovery)
 	 * the open fails and the daemon's master deals with it.
 	 */
+	/* Catastrophic recovery does not go with DB_REGISTER; it runs
+	 * under the recovery lock, which keeps every process out. */
 	ret = env->open(env, st->home, DB_CREATE | DB_INIT_TXN |
-	    DB_INIT_LOCK | DB_INIT_LOG | DB_INIT_MPOOL | DB_REGISTER |
+	    DB_INIT_LOCK | DB_INIT_LOG | DB_INIT_MPOOL |
+	    (st->recover_fatal ? 0 : DB_REGISTER) |
 	    (st->opt.failchk_only ? DB_FAILCHK :
-	    st->opt.no_recovery ? 0 : DB_RECOVER), STORE_FILE_MODE);
-	if (ret == DB_RUNRECOVERY &&
-	    (st->opt.failchk_only || st->opt.no_recovery)) {
+	    st->recover_fatal ? DB_RECOVER_FATAL :
+	    st->opt.force_recovery ? DB_RECOVER : 0), STORE_FILE_MODE);
+	if (ret == DB_RUNRECOVERY && !st->opt.force_recovery) {
 		store_env_close(st);
 		return store_open_fail(STORE_ERR_TRYAGAIN, "recovery needed: "
-		    "a process died inside the environment");
+		    "a process died inside the environment, or it is new");
 	}
 	if (ret != 0) {
 		enum store_err e = store_open_dberr(st, ret, "open");
@@ -318,6 +456,13 @@ store_env_open(struct store *st)
 		return e;
 	}
 	store_register_mode(st);
+	/* The setting lives in the shared region: clear it there too, in
+	 * case the region was made by an older version that set it. */
+	(void)env->log_set_config(env, DB_LOG_AUTO_REMOVE, 0);
+	if (store_regions_allocate(st) != STORE_OK) {
+		store_env_close(st);
+		return STORE_ERR_NOSPACE;
+	}
 	for (i = 0; i < N_ELEMENTS(files); i++) {
 		if ((ret = store_db_open(st, dbs[i], files[i])) != 0) {
 			enum store_err e = store_open_dberr(st, ret,
@@ -331,6 +476,138 @@ store_env_open(struct store *st)
 fail:
 	store_env_close(st);
 	return store_open_dberr(st, ret, "configure");
+}
+
+/* How long an open waits for a recovery, and a recovery for the
+ * processes still in the store, before killing those (store/lock.c). */
+#define STORE_LOCK_WAIT_MS	5000
+
+/*
+ * Attaches to the environment under the recovery lock (store/lock.c):
+ * shared for every process, exclusive while force_recovery removes the
+ * regions and recovers, then shared again.
+ */
+static enum store_err
+store_env_open(struct store *st)
+{
+	enum store_err e;
+
+	if (st->lockfd < 0 && (st->lockfd = store_lock_open(st->home)) < 0)
+		return store_open_fail(STORE_ERR_IO, "cannot open the lock "
+		    "file in %s: %s", st->home, strerror(errno));
+	if (st->opt.force_recovery) {
+		if (!store_lock_exclusive(st->lockfd, STORE_LOCK_WAIT_MS))
+			return store_open_fail(STORE_ERR_TRYAGAIN, "other "
+			    "processes keep the store open: no recovery");
+		store_env_remove(st->home);
+	} else if (!store_lock_shared(st->lockfd, STORE_LOCK_WAIT_MS)) {
+		return store_open_fail(STORE_ERR_TRYAGAIN, "the store is "
+		    "being recovered");
+	}
+	e = store_env_attach(st);
+	if (e != STORE_OK && e != STORE_ERR_TRYAGAIN && st->opt.force_recovery) {
+		/*
+		 * Normal recovery starts at the last checkpoint and trusts
+		 * that pages older than it reached the files; when a page
+		 * says otherwise ("Log sequence error"), catastrophic
+		 * recovery replays every log file still there instead.
+		 */
+		log_msg(LOG_WARNING, "store: normal recovery failed; trying "
+		    "catastrophic recovery from the whole log");
+		store_env_remove(st->home);
+		st->recover_fatal = true;
+		e = store_env_attach(st);
+		st->recover_fatal = false;
+		if (e == STORE_OK)
+			log_msg(LOG_NOTICE, "store: catastrophic recovery "
+			    "succeeded");
+	}
+	if (e == STORE_OK && st->opt.force_recovery &&
+	    !store_lock_shared(st->lockfd, STORE_LOCK_WAIT_MS)) {
+		store_env_close(st);
+		return store_open_fail(STORE_ERR_TRYAGAIN, "lost the lock "
+		    "after recovery");
+	}
+	if (e != STORE_OK)
+		store_lock_release(st->lockfd);
+	return e;
+}
+
+#define STORE_CHECK_WAIT_MS	3000
+
+/*
+ * For a process that may recover the store itself (refimapctl, inetd
+ * sessions): Berkeley DB lets a process open an environment with
+ * DB_REGISTER once only, and an open that finds a dead process inside
+ * fails. So a child opens first with failchk (releasing what a dead
+ * process held); when it says that only recovery helps, or hangs on a
+ * dead process's mutex, another child recovers under the exclusive lock.
+ */
+static enum store_err
+store_precheck(const char *data_dir, const struct store_options *opt)
+{
+	struct store_options o = *opt;
+	struct store *st = NULL;
+	pid_t parent = getpid();
+	const char *why;
+	unsigned waited = 0;
+	enum store_err e;
+	int status;
+	pid_t pid;
+
+	o.failchk_only = true;
+	if ((pid = fork()) < 0)
+		return store_open_fail(STORE_ERR_IO, "fork: %s",
+		    strerror(errno));
+	if (pid == 0) {
+		store_child_init(parent);
+		e = store_open(data_dir, &o, &st, &why);
+		store_close(&st);
+		_exit(e == STORE_OK ? 0 : e == STORE_ERR_TRYAGAIN ? 75 : 70);
+	}
+	for (;;) {
+		pid_t r = waitpid(pid, &status, WNOHANG);
+
+		if (r == pid)
+			break;
+		if (r < 0 && errno != EINTR)
+			return store_open_fail(STORE_ERR_IO, "waitpid: %s",
+			    strerror(errno));
+		if (waited >= STORE_CHECK_WAIT_MS) {
+			(void)kill(pid, SIGKILL);
+			(void)waitpid(pid, NULL, 0);
+			status = 75 << 8;	/* stuck: recovery it is */
+			break;
+		}
+		{
+			struct timespec ts = { 0, 10 * 1000 * 1000 };
+
+			(void)nanosleep(&ts, NULL);
+		}
+		waited += 10;
+	}
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 75)
+		return STORE_OK;	/* the real open says what is wrong */
+	o.failchk_only = false;
+	o.force_recovery = true;
+	if ((pid = fork()) < 0)
+		return store_open_fail(STORE_ERR_IO, "fork: %s",
+		    strerror(errno));
+	if (pid == 0) {
+		store_child_init(parent);
+		e = store_open(data_dir, &o, &st, &why);
+		if (e == STORE_OK && store_checkpoint(st) != STORE_OK)
+			log_msg(LOG_WARNING, "store: no checkpoint after "
+			    "recovery");
+		store_close(&st);
+		_exit(e == STORE_OK ? 0 : 75);
+	}
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		return store_open_fail(STORE_ERR_TRYAGAIN, "the store needs "
+		    "recovery, which failed (see the log)");
+	return STORE_OK;
 }
 
 static enum store_err
@@ -351,8 +628,29 @@ store_mkdir(const char *path, bool create)
 	return STORE_OK;
 }
 
+const char *
+store_db_version(void)
+{
+	return db_version(NULL, NULL, NULL);
+}
+
+static enum store_err env_open_store(const char *data_dir,
+    const struct store_options *opt, struct store **st_r,
+    const char **error_r);
+
 enum store_err
 store_open(const char *data_dir, const struct store_options *opt,
+    struct store **st_r, const char **error_r)
+{
+	int64_t saved = store_watch_enter();
+	enum store_err e = env_open_store(data_dir, opt, st_r, error_r);
+
+	store_watch_leave(saved);
+	return e;
+}
+
+static enum store_err
+env_open_store(const char *data_dir, const struct store_options *opt,
     struct store **st_r, const char **error_r)
 {
 	struct store *st;
@@ -385,14 +683,20 @@ store_open(const char *data_dir, const struct store_options *opt,
 		return store_open_fail(STORE_ERR_IO, "the store is already "
 		    "open in this process");
 	}
+	if (!opt->failchk_only && !opt->no_recovery && !opt->force_recovery &&
+	    (e = store_precheck(data_dir, opt)) != STORE_OK) {
+		buf_free(&path);
+		return e;
+	}
 	st = xcalloc(1, sizeof(*st));
 	st->home = xstrdup(buf_cstr(&path));
+	st->lockfd = -1;
 	buf_free(&path);
 	st->opt = *opt;
 	st->pid = getpid();
-	if (opt->force_recovery)
-		store_env_remove(st->home);
 	if ((e = store_env_open(st)) != STORE_OK) {
+		if (st->lockfd >= 0)
+			close(st->lockfd);
 		xfree(&st->home);
 		xfree(&st);
 		return e;
@@ -426,8 +730,16 @@ store_close(struct store **stp)
 	 * A handle carried across fork() belongs to the parent: closing it
 	 * here would unregister the parent's environment. Leave it alone.
 	 */
-	if (st->pid == getpid())
+	if (st->pid == getpid()) {
+		/* A process that takes checkpoints (the daemon's master at
+		 * every visit, refimapctl, inetd sessions) also lets the log
+		 * files the last one made unnecessary go. */
+		if (!st->opt.no_checkpoint)
+			store_log_prune(st);
 		store_env_close(st);
+	}
+	if (st->lockfd >= 0)
+		close(st->lockfd);
 	if (store_opened == st)
 		store_opened = NULL;
 	xfree(&st->home);

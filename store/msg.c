@@ -344,8 +344,22 @@ msg_body_unref(struct store *st, DB_TXN *txn, uint64_t body_id)
 	    "body del");
 }
 
+static enum store_err msg_body_read(struct store *st, uint64_t body_id,
+    uint64_t off, size_t n, struct buf *out);
+
 enum store_err
 store_body_read(struct store *st, uint64_t body_id, uint64_t off, size_t n,
+    struct buf *out)
+{
+	int64_t saved = store_watch_enter();
+	enum store_err e = msg_body_read(st, body_id, off, n, out);
+
+	store_watch_leave(saved);
+	return e;
+}
+
+static enum store_err
+msg_body_read(struct store *st, uint64_t body_id, uint64_t off, size_t n,
     struct buf *out)
 {
 	uint8_t kb[12], *tmp;
@@ -356,8 +370,9 @@ store_body_read(struct store *st, uint64_t body_id, uint64_t off, size_t n,
 	DBT k, d;
 	int ret;
 
+	/* Gone after a panic: the store needs recovery first. */
 	if (st->env == NULL && store_env_reopen(st) < 0)
-		return STORE_ERR_IO;
+		return STORE_ERR_TRYAGAIN;
 	if (n == 0)
 		return STORE_OK;
 	if (off > UINT64_MAX - n)
@@ -426,8 +441,8 @@ msg_errno(const char *what, const char *path)
 	int saved = errno;
 
 	log_msg(LOG_ERR, "store: %s %s: %s", what, path, strerror(saved));
-	return saved == ENOSPC || saved == EDQUOT ? STORE_ERR_NOSPACE :
-	    STORE_ERR_IO;
+	return saved == ENOSPC || saved == EDQUOT || saved == EFBIG ?
+	    STORE_ERR_NOSPACE : STORE_ERR_IO;
 }
 
 /* Opens an unlinked temporary file in DATA_DIR/tmp (home is DATA_DIR/db). */
@@ -601,8 +616,8 @@ msg_append_fn(struct store *st, DB_TXN *txn, void *ctx)
 		return e;
 	nchunks = (ap->size + MSG_CHUNK - 1) / MSG_CHUNK;
 	for (i = 0; i < nchunks; i++) {
-		const uint8_t *p;
-		size_t n;
+		const uint8_t *p = NULL;
+		size_t n = 0;
 
 		if ((e = msg_spool_chunk(ap, i, &p, &n)) != STORE_OK)
 			return e;
@@ -1728,8 +1743,22 @@ store_msg_purge(struct store *st, DB_TXN *txn, uint32_t mbox_id)
 
 /* ---- MIME structure ---- */
 
+static enum store_err msg_mime_get(struct store *st, uint64_t body_id,
+    uint64_t size, struct buf *out);
+
 enum store_err
 store_mime_get(struct store *st, uint64_t body_id, uint64_t size,
+    struct buf *out)
+{
+	int64_t saved = store_watch_enter();
+	enum store_err e = msg_mime_get(st, body_id, size, out);
+
+	store_watch_leave(saved);
+	return e;
+}
+
+static enum store_err
+msg_mime_get(struct store *st, uint64_t body_id, uint64_t size,
     struct buf *out)
 {
 	struct buf raw = BUF_INITIALIZER(SIZE_MAX);

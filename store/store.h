@@ -93,6 +93,21 @@ enum store_err store_open(const char *data_dir, const struct store_options *opt,
 enum store_err store_checkpoint(struct store *st) ATTR_WUR;
 /* Closes all handles; sets *st to NULL. NULL is allowed. */
 void store_close(struct store **st);
+/* The Berkeley DB library this process runs with (db_version()), as text. */
+const char *store_db_version(void);
+
+/*
+ * The watchdog mark. While this process is inside a store call, *mark
+ * holds the CLOCK_MONOTONIC second at which it entered, and 0 outside.
+ * The daemon's master keeps the marks of its sessions in shared memory:
+ * one that stays inside for too long waits on a lock or mutex that a
+ * killed process held, which only recovery releases. Code that blocks on
+ * something other than the store while a store call is open (writing to
+ * a slow client from inside a callback) pauses the mark around it.
+ */
+void store_watch_set(volatile int64_t *mark);
+int64_t store_watch_pause(void);
+void store_watch_resume(int64_t saved);
 
 /* Mailbox record flags */
 #define STORE_MBOX_NOSELECT	0x0001u	/* placeholder kept for its inferiors */

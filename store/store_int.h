@@ -33,6 +33,8 @@ struct store {
 	DB *keywords;		/* mbox id, index u8 -> keyword name */
 	DB *mime;		/* body id -> mime_parse blob (store/mime.h) */
 	char *home;		/* data_dir/db */
+	int lockfd;		/* the recovery lock (store/lock.c); -1 */
+	bool recover_fatal;	/* the next attach runs DB_RECOVER_FATAL */
 	struct store_options opt;
 	pid_t pid;		/* the process that opened it */
 	unsigned fail_after;	/* fault injection: 0 = off */
@@ -148,6 +150,18 @@ enum store_txn_kind {
 	STORE_TXN_WRITE,	/* a durable write transaction */
 	STORE_TXN_NONE,		/* reads without a transaction (txn is NULL) */
 };
+/* The recovery lock (store/lock.c): a descriptor for home's lock file
+ * (-1 with errno), the shared and exclusive lock waiting up to wait_ms
+ * (exclusive kills the holders that wait past it), and release. */
+int store_lock_open(const char *home);
+bool store_lock_shared(int fd, unsigned wait_ms);
+bool store_lock_exclusive(int fd, unsigned wait_ms);
+void store_lock_release(int fd);
+
+/* The watchdog mark (store.h): enter returns what leave restores. */
+int64_t store_watch_enter(void);
+void store_watch_leave(int64_t saved);
+
 typedef enum store_err store_txn_fn(struct store *st, DB_TXN *txn, void *ctx);
 enum store_err store_txn_run(struct store *st, enum store_txn_kind kind,
     store_txn_fn *fn, void *ctx) ATTR_WUR;

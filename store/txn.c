@@ -16,6 +16,57 @@
  * DB_LOG_AUTO_REMOVE can drop old log files and recovery stays short. */
 #define STORE_CHECKPOINT_KB	1024
 
+static volatile int64_t *store_watch_mark;
+
+void
+store_watch_set(volatile int64_t *mark)
+{
+	store_watch_mark = mark;
+	if (mark != NULL)
+		*mark = 0;
+}
+
+/* Marks the entry into a store call (the outermost one counts); returns
+ * what store_watch_leave must restore. */
+int64_t
+store_watch_enter(void)
+{
+	struct timespec ts;
+	int64_t saved;
+
+	if (store_watch_mark == NULL)
+		return 0;
+	saved = *store_watch_mark;
+	if (saved == 0 && clock_gettime(CLOCK_MONOTONIC, &ts) == 0)
+		*store_watch_mark = ts.tv_sec > 0 ? (int64_t)ts.tv_sec : 1;
+	return saved;
+}
+
+void
+store_watch_leave(int64_t saved)
+{
+	if (store_watch_mark != NULL)
+		*store_watch_mark = saved;
+}
+
+int64_t
+store_watch_pause(void)
+{
+	int64_t saved;
+
+	if (store_watch_mark == NULL)
+		return 0;
+	saved = *store_watch_mark;
+	*store_watch_mark = 0;
+	return saved;
+}
+
+void
+store_watch_resume(int64_t saved)
+{
+	store_watch_leave(saved);
+}
+
 /* Sleeps a random time that grows with the attempt: up to 1 ms per try. */
 static void
 store_backoff(unsigned attempt)
@@ -63,16 +114,31 @@ store_txn_once(struct store *st, enum store_txn_kind kind, store_txn_fn *fn,
 	return STORE_OK;
 }
 
+static enum store_err store_txn_run_watched(struct store *st,
+    enum store_txn_kind kind, store_txn_fn *fn, void *ctx);
+
 enum store_err
 store_txn_run(struct store *st, enum store_txn_kind kind, store_txn_fn *fn,
     void *ctx)
+{
+	int64_t saved = store_watch_enter();
+	enum store_err e = store_txn_run_watched(st, kind, fn, ctx);
+
+	store_watch_leave(saved);
+	return e;
+}
+
+static enum store_err
+store_txn_run_watched(struct store *st, enum store_txn_kind kind,
+    store_txn_fn *fn, void *ctx)
 {
 	bool reopened = false;
 	unsigned attempt;
 	enum store_err e;
 
+	/* Gone after a panic: the store needs recovery first. */
 	if (st->env == NULL && store_env_reopen(st) < 0)
-		return STORE_ERR_IO;
+		return STORE_ERR_TRYAGAIN;
 	for (attempt = 0;; attempt++) {
 		st->retry = false;
 		st->panic = false;
@@ -83,7 +149,7 @@ store_txn_run(struct store *st, enum store_txn_kind kind, store_txn_fn *fn,
 			/* Another process ran recovery under us. */
 			reopened = true;
 			if (store_env_reopen(st) < 0)
-				return STORE_ERR_IO;
+				return STORE_ERR_TRYAGAIN;
 			continue;
 		}
 		if (!st->retry)

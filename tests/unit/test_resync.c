@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../server/capa.h"
 #include "../../server/resync.h"
 #include "../../server/search.h"
 #include "../../store/store.h"
@@ -135,6 +136,7 @@ test_resync_fetch_modifiers(void)
 	struct args *a;
 
 	memset(&s, 0, sizeof(s));
+	s.capa = CAPA_ALL;	/* CONDSTORE on (server/capa.h) */
 	/* No list: no modifiers, nothing read. */
 	a = r_args_of("FLAGS");
 	a->i = 1;

@@ -148,8 +148,13 @@ demo: deps all
 	@mkdir -p $(DEMO_DIR)
 	@[ -f $(DEMO_DIR)/passwd ] || { $(O)/refimapctl -d $(DEMO_DIR) init && \
 		echo demo | $(O)/refimapctl -d $(DEMO_DIR) user add demo; }
+	@[ -f $(DEMO_DIR)/refimapd.conf ] || printf '%s\n' \
+		'# make demo: a local throw-away server. It may run as root' \
+		'# (make installs packages); a real server sets user = instead.' \
+		'data_dir = $(abspath $(DEMO_DIR))' 'allow_root = yes' \
+		> $(DEMO_DIR)/refimapd.conf
 	@echo "demo: user demo, password demo, on 127.0.0.1:$(DEMO_PORT) (Ctrl-C stops)"
-	$(O)/refimapd -f -d $(DEMO_DIR) -l 127.0.0.1 -p $(DEMO_PORT)
+	$(O)/refimapd -f -c $(DEMO_DIR)/refimapd.conf -l 127.0.0.1 -p $(DEMO_PORT)
 
 # Side by side with a private loopback Dovecot (bench/README.md); N=
 # messages (default 10000). Installs dovecot-imapd when run as root.

@@ -507,8 +507,11 @@ class Refimapd:
             f.write("# written by bench/bench.py\n"
                     "data_dir = %s\nfsync = %s\nmax_sessions = 1000\n"
                     "max_sessions_per_ip = 1000\nlog_level = notice\n"
-                    "literal_max = 67108864\n"
-                    % (self.data, "yes" if durable else "no"))
+                    "literal_max = 67108864\n%s"
+                    % (self.data, "yes" if durable else "no",
+                       # refimapd refuses root unless told (a bench
+                       # run as root on a private store)
+                       "allow_root = yes\n" if os.geteuid() == 0 else ""))
         logf = open(self.log, "ab")
         self.proc = subprocess.Popen(
             [self.bin, "-c", self.conf, "-f", "-l", "127.0.0.1", "-p", "0",

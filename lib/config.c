@@ -47,6 +47,7 @@ static const struct config_key config_keys[] = {
 	K("tokens_max", CT_UINT, tokens_max, 8, 1000000),
 	K("fsync", CT_BOOL, fsync, 0, 0),
 	K("allow_plaintext", CT_BOOL, allow_plaintext, 0, 0),
+	K("allow_root", CT_BOOL, allow_root, 0, 0),
 	K("special_use_mailboxes", CT_BOOL, special_use_mailboxes, 0, 0),
 	K("log_level", CT_LOGLEVEL, log_level, 0, 0),
 	K("tls_cert", CT_STR, tls_cert, 0, 0),

@@ -42,6 +42,8 @@ struct config {
 	unsigned tokens_max;
 	bool fsync;
 	bool allow_plaintext;
+	/* sessions may run as root (else refused: set user) */
+	bool allow_root;
 	bool special_use_mailboxes;	/* a new user gets Drafts, Sent, ...
 					   (RFC 6154) */
 	int log_level;		/* syslog priority */

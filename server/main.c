@@ -212,6 +212,28 @@ main_drop_privileges(const char *user)
 	log_msg(LOG_INFO, "running as %s", user);
 }
 
+/*
+ * Sessions hold people's mail and parse what the network sends: never as
+ * root, unless the config says allow_root = yes (a throw-away test
+ * server, say). Exits with EX_CONFIG and a clear message.
+ */
+static void
+main_refuse_root(const struct config *cfg, bool inetd)
+{
+	static const char bye[] = "* BYE Server misconfigured: it will not "
+	    "serve mail as root\r\n";
+
+	if (geteuid() != 0 || cfg->allow_root)
+		return;
+	if (inetd)
+		(void)!write(1, bye, sizeof(bye) - 1);
+	log_msg(LOG_ERR, "refusing to run sessions as root: set user = "
+	    "(the service user) in the config, or allow_root = yes");
+	fprintf(stderr, "refimapd: refusing to run sessions as root: set "
+	    "user = (the service user) in the config, or allow_root = yes\n");
+	exit(EX_CONFIG);
+}
+
 /* Binds addr/port (one socket per address found) into fds[n...]; returns
  * the new count. Exits when none could be bound. */
 static size_t
@@ -704,6 +726,7 @@ main_daemon(struct config *cfg, bool foreground)
 	if (cfg->pid_file != NULL && pidfile_open(cfg->pid_file) < 0)
 		exit(EX_UNAVAILABLE);
 	main_drop_privileges(cfg->user);
+	main_refuse_root(cfg, false);
 	main_check_store(cfg);
 	main_cfg = cfg;
 	main_nwatch = cfg->max_sessions;
@@ -886,7 +909,13 @@ main(int argc, char **argv)
 		config_free(&cfg);
 		return EX_CANTCREAT;
 	}
+	if (sandbox_active())
+		cfg.allow_root = true;	/* its own temporary store */
 	if (inetd) {
+		/* inetd gave us root: the configured user, or nothing. */
+		if (geteuid() == 0)
+			main_drop_privileges(cfg.user);
+		main_refuse_root(&cfg, true);
 		main_run_session(0, 1, &cfg, (unsigned)getpid(), inetd_tls);
 	} else {
 		cfg.master_checkpoints = true;

@@ -42,6 +42,8 @@ EXIT_SKIP = 77
 
 BASE_CONFIG = [
     ("fsync", "no"),
+    # The tests run as root in CI, on stores root made.
+    ("allow_root", "yes"),
     ("auth_fail_delay_ms", "50"),
     ("auth_max_failures", "3"),
     ("idle_timeout_preauth", "60"),

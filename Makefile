@@ -132,9 +132,17 @@ build-fuzz/fuzz_mime: tests/fuzz/fuzz_mime.c store/mime.c store/mime_addr.c $(FU
 	@mkdir -p build-fuzz
 	clang $(FUZZ_FLAGS) -o $@ $^
 
+# The whole session: every server, store, auth and lib file but main().
+FUZZ_SESSION_SRC = tests/fuzz/fuzz_session.c $(SERVER_SRC) $(LIB_SRC) \
+	$(STORE_SRC) $(AUTH_SRC)
+
+build-fuzz/fuzz_session: $(FUZZ_SESSION_SRC)
+	@mkdir -p build-fuzz
+	clang $(FUZZ_FLAGS) -o $@ $^ $(LIBS)
+
 check-fuzz: deps
-	$(MAKE) build-fuzz/fuzz_parse build-fuzz/fuzz_mime
-	@for t in parse mime; do \
+	$(MAKE) build-fuzz/fuzz_parse build-fuzz/fuzz_mime build-fuzz/fuzz_session
+	@for t in parse mime session; do \
 		dict=tests/fuzz/imap.dict; [ $$t = mime ] && dict=tests/fuzz/mime.dict; \
 		mkdir -p tests/fuzz/corpus/$$t; \
 		echo "fuzz_$$t: $(FUZZ_SECONDS) s"; \

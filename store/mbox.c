@@ -47,8 +47,8 @@ mbox_pack(const struct store_mbox *mb, uint8_t *p)
 	store_be_put32(p + 37, mb->recent_uid);
 }
 
-static bool
-mbox_unpack(const uint8_t *p, size_t n, struct store_mbox *mb)
+bool
+store_mbox_unpack(const uint8_t *p, size_t n, struct store_mbox *mb)
 {
 	if (n < MBOX_REC_LEN_V1 || p[0] < 1 ||
 	    (p[0] >= 2 && n < MBOX_REC_LEN))
@@ -102,7 +102,7 @@ mbox_read(struct store *st, DB_TXN *txn, struct store_key *k,
 		return STORE_OK;
 	if (ret != 0)
 		return store_dberr(st, ret, "mailbox get");
-	if (!mbox_unpack(buf, d.size, mb))
+	if (!store_mbox_unpack(buf, d.size, mb))
 		return mbox_bad_record(&kd);
 	*found_r = true;
 	return STORE_OK;
@@ -599,7 +599,7 @@ mbox_list_fn(struct store *st, DB_TXN *txn, void *ctx)
 		return store_dberr(st, ret, "cursor");
 	ret = mbox_cursor_first(st, c, &l->prefix, &kd, &d, 0, &found);
 	while (ret == 0 && found) {
-		if (!mbox_unpack(d.data, d.size, &mb)) {
+		if (!store_mbox_unpack(d.data, d.size, &mb)) {
 			ret = 0;
 			store_cursor_close(&c, &ret);
 			return mbox_bad_record(&kd);
@@ -877,7 +877,7 @@ user_delete_db(struct store *st, DB_TXN *txn, DB *db,
 	ret = mbox_cursor_first(st, c, prefix, &kd, &d, DB_RMW, &found);
 	while (ret == 0 && found) {
 		if (mailboxes) {
-			if (!mbox_unpack(d.data, d.size, &mb)) {
+			if (!store_mbox_unpack(d.data, d.size, &mb)) {
 				e = mbox_bad_record(&kd);
 				break;
 			}

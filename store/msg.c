@@ -57,8 +57,8 @@ msg_pack(const struct store_msg *m, uint8_t *p)
 	store_be_put64(p + 38, m->body_id);
 }
 
-static bool
-msg_unpack(uint32_t uid, const uint8_t *p, size_t n, struct store_msg *m)
+bool
+store_msg_unpack(uint32_t uid, const uint8_t *p, size_t n, struct store_msg *m)
 {
 	if (n < MSG_REC_LEN || p[0] < MSG_REC_VERSION)
 		return false;
@@ -174,7 +174,7 @@ msg_read(struct store *st, DB_TXN *txn, uint32_t mbox_id, uint32_t uid,
 		return STORE_OK;
 	if (ret != 0)
 		return store_dberr(st, ret, "message get");
-	if (!msg_unpack(uid, buf, d.size, m))
+	if (!store_msg_unpack(uid, buf, d.size, m))
 		return msg_corrupt("message", mbox_id, uid);
 	*found_r = true;
 	return STORE_OK;
@@ -936,7 +936,7 @@ msg_list_fn(struct store *st, DB_TXN *txn, void *ctx)
 			l->done = false;
 			break;
 		}
-		if (!msg_unpack(uid, d.data, d.size, &m)) {
+		if (!store_msg_unpack(uid, d.data, d.size, &m)) {
 			ret = 0;
 			store_cursor_close(&c, &ret);
 			return msg_corrupt("message", mb.id, uid);
@@ -1286,7 +1286,7 @@ msg_expunge_scan(struct store *st, DB_TXN *txn, struct msg_expunge_ctx *x,
 	while (ret == 0 && k.size == 8 && store_be_get32(k.data) == mbox_id) {
 		uint32_t uid = store_be_get32((uint8_t *)k.data + 4);
 
-		if (!msg_unpack(uid, d.data, d.size, &m)) {
+		if (!store_msg_unpack(uid, d.data, d.size, &m)) {
 			ret = 0;
 			store_cursor_close(&c, &ret);
 			return msg_corrupt("message", mbox_id, uid);
@@ -1713,7 +1713,7 @@ store_msg_purge(struct store *st, DB_TXN *txn, uint32_t mbox_id)
 	while (ret == 0 && k.size == 8 && store_be_get32(k.data) == mbox_id) {
 		uint32_t uid = store_be_get32((uint8_t *)k.data + 4);
 
-		if (!msg_unpack(uid, d.data, d.size, &m)) {
+		if (!store_msg_unpack(uid, d.data, d.size, &m)) {
 			e = msg_corrupt("message", mbox_id, uid);
 			break;
 		}

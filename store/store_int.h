@@ -150,6 +150,12 @@ enum store_txn_kind {
 	STORE_TXN_WRITE,	/* a durable write transaction */
 	STORE_TXN_NONE,		/* reads without a transaction (txn is NULL) */
 };
+/* Record decoders shared with verify.c: false when the bytes are no
+ * record of a known version. */
+bool store_mbox_unpack(const uint8_t *p, size_t n, struct store_mbox *mb);
+bool store_msg_unpack(uint32_t uid, const uint8_t *p, size_t n,
+    struct store_msg *m);
+
 /* The recovery lock (store/lock.c): a descriptor for home's lock file
  * (-1 with errno), the shared and exclusive lock waiting up to wait_ms
  * (exclusive kills the holders that wait past it), and release. */

@@ -24,9 +24,6 @@
 
 /* As in store/msg.c: bodies are cut into chunks of this many bytes. */
 #define VF_CHUNK		(64u * 1024)
-#define VF_MSG_REC_LEN		46
-#define VF_MBOX_REC_LEN_V1	37
-#define VF_MBOX_REC_LEN		41
 #define VF_LABEL_MAX		300
 #define VF_PATH_MAX		4096
 
@@ -196,24 +193,6 @@ vf_key_label(const uint8_t *key, size_t len, char *out, size_t outlen)
 	    log_escape(nul + 1, len - (size_t)(nul - key) - 1, n, sizeof(n)));
 }
 
-static bool
-vf_mbox_unpack(const uint8_t *p, size_t n, struct store_mbox *mb)
-{
-	if (n < VF_MBOX_REC_LEN_V1 || p[0] < 1 ||
-	    (p[0] >= 2 && n < VF_MBOX_REC_LEN))
-		return false;
-	mb->id = store_be_get32(p + 1);
-	mb->uidvalidity = store_be_get32(p + 5);
-	mb->uidnext = store_be_get32(p + 9);
-	mb->highestmodseq = store_be_get64(p + 13);
-	mb->messages = store_be_get32(p + 21);
-	mb->unseen = store_be_get32(p + 25);
-	mb->recent = store_be_get32(p + 29);
-	mb->flags = store_be_get32(p + 33);
-	mb->recent_uid = p[0] >= 2 ? store_be_get32(p + 37) : 1;
-	return true;
-}
-
 static enum store_err
 vf_walk_mailboxes(struct vf *v)
 {
@@ -244,7 +223,7 @@ vf_walk_mailboxes(struct vf *v)
 		    sizeof(*v->mboxes));
 		m = &v->mboxes[v->nmboxes];
 		memset(m, 0, sizeof(*m));
-		if (!vf_mbox_unpack(d.data, d.size, &m->mb)) {
+		if (!store_mbox_unpack(d.data, d.size, &m->mb)) {
 			vf_problem(v, "mailbox %s: record cannot be decoded "
 			    "(%u bytes)", label, d.size);
 			continue;
@@ -320,7 +299,7 @@ vf_walk_messages(struct vf *v)
 	if ((ret = store_cursor_open(st, st->messages, NULL, &c)) != 0)
 		return store_dberr(st, ret, "cursor");
 	for (;;) {
-		const uint8_t *p;
+		struct store_msg rec;
 		struct vf_mbox *m;
 		struct vf_msg *g;
 		uint32_t mbox_id, uid, flags;
@@ -347,23 +326,22 @@ vf_walk_messages(struct vf *v)
 		first = false;
 		prev_mbox = mbox_id;
 		prev_uid = uid;
-		p = d.data;
-		if (d.size < VF_MSG_REC_LEN || p[0] < 1) {
+		if (!store_msg_unpack(uid, d.data, d.size, &rec)) {
 			vf_problem(v, "message UID %u of mailbox id %u: record "
 			    "cannot be decoded (%u bytes)", uid, mbox_id,
 			    d.size);
 			continue;
 		}
-		flags = p[1];
-		kw = store_be_get64(p + 2);
-		modseq = store_be_get64(p + 10);
+		flags = rec.flags;
+		kw = rec.keywords;
+		modseq = rec.modseq;
 		v->msgs = vf_grow(v->msgs, v->nmsgs, &cap, sizeof(*v->msgs));
 		g = &v->msgs[v->nmsgs++];
 		g->mbox_id = mbox_id;
 		g->uid = uid;
 		g->modseq = modseq;
-		g->size = store_be_get64(p + 30);
-		g->body_id = store_be_get64(p + 38);
+		g->size = rec.size;
+		g->body_id = rec.body_id;
 		if (g->body_id > v->max_body_id)
 			v->max_body_id = g->body_id;
 		if ((flags & ~STORE_FLAGS_ALL) != 0)

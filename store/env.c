@@ -561,6 +561,9 @@ store_precheck(const char *data_dir, const struct store_options *opt)
 		    strerror(errno));
 	if (pid == 0) {
 		store_child_init(parent);
+		/* Its answer is its exit status; "recovery needed" is what
+		 * it is there to find, not news for the log. */
+		log_set_level(LOG_CRIT);
 		e = store_open(data_dir, &o, &st, &why);
 		store_close(&st);
 		_exit(e == STORE_OK ? 0 : e == STORE_ERR_TRYAGAIN ? 75 : 70);

@@ -771,23 +771,26 @@ cmd_fetch(struct session *s, struct args *a)
 		    m->size, &blob)) != STORE_OK)
 			break;
 		resp_begin(s);
-		resp_add(s, "%u FETCH (", refs[j].seq);
+		resp_add_u64(s, refs[j].seq);
+		resp_add_str(s, " FETCH (");
 		if (s->uid && !fc->wants_uid) {
-			resp_add(s, "UID %u", m->uid);
+			resp_add_str(s, "UID ");
+			resp_add_u64(s, m->uid);
 			sep = " ";
 		}
 		for (k = 0; k < fc->nitems && e == STORE_OK; k++) {
 			const struct fetch_item *it = &fc->items[k];
 
-			resp_add(s, "%s", sep);
+			resp_add_str(s, sep);
 			sep = " ";
 			switch (it->kind) {
 			case FETCH_FLAGS:
-				resp_add(s, "FLAGS ");
+				resp_add_str(s, "FLAGS ");
 				select_write_flags(s, m, &kw);
 				break;
 			case FETCH_UID:
-				resp_add(s, "UID %u", m->uid);
+				resp_add_str(s, "UID ");
+				resp_add_u64(s, m->uid);
 				break;
 			case FETCH_INTERNALDATE:
 				resp_add(s, "INTERNALDATE ");
@@ -824,7 +827,7 @@ cmd_fetch(struct session *s, struct args *a)
 			    (unsigned long long)m->modseq);
 			resync_modseq_sent(s, m->modseq);
 		}
-		resp_add(s, ")");
+		resp_add_str(s, ")");
 		resp_end(s);
 		if (s->closing)
 			break;

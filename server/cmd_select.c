@@ -298,15 +298,17 @@ select_write_flags(struct session *s, const struct store_msg *m, char ***kw)
 	const char *sep = "";
 	size_t i;
 
-	resp_add(s, "(");
+	resp_add_str(s, "(");
 	for (i = 0; i < N_ELEMENTS(sys); i++) {
 		if (m->flags & sys[i].bit) {
-			resp_add(s, "%s%s", sep, sys[i].name);
+			resp_add_str(s, sep);
+			resp_add_str(s, sys[i].name);
 			sep = " ";
 		}
 	}
 	if (select_is_recent(s, m->uid)) {
-		resp_add(s, "%s\\Recent", sep);
+		resp_add_str(s, sep);
+		resp_add_str(s, "\\Recent");
 		sep = " ";
 	}
 	if (m->keywords != 0 && *kw == NULL) {
@@ -317,11 +319,12 @@ select_write_flags(struct session *s, const struct store_msg *m, char ***kw)
 	}
 	for (i = 0; i < STORE_KEYWORDS_MAX && m->keywords != 0; i++) {
 		if ((m->keywords & ((uint64_t)1 << i)) && (*kw)[i] != NULL) {
-			resp_add(s, "%s%s", sep, (*kw)[i]);
+			resp_add_str(s, sep);
+			resp_add_str(s, (*kw)[i]);
 			sep = " ";
 		}
 	}
-	resp_add(s, ")");
+	resp_add_str(s, ")");
 }
 
 void

@@ -91,6 +91,25 @@ resp_add_bytes(struct session *s, const void *p, size_t n)
 }
 
 void
+resp_add_str(struct session *s, const char *str)
+{
+	resp_check(s, buf_add(&s->out, str, strlen(str)));
+}
+
+void
+resp_add_u64(struct session *s, uint64_t n)
+{
+	char digits[20], *p = digits + sizeof(digits);
+
+	do {
+		*--p = (char)('0' + n % 10);
+		n /= 10;
+	} while (n != 0);
+	resp_check(s, buf_add(&s->out, p, (size_t)(digits + sizeof(digits) -
+	    p)));
+}
+
+void
 resp_add_astring(struct session *s, const uint8_t *p, size_t n)
 {
 	resp_check(s, imapstr_astring(&s->out, p, n));

@@ -31,6 +31,10 @@ void resp_begin(struct session *s);
 void resp_add(struct session *s, const char *fmt, ...) ATTR_PRINTF(2, 3);
 /* Raw bytes, as they are (literal contents). */
 void resp_add_bytes(struct session *s, const void *p, size_t n);
+/* A C string and a decimal number without a format: the per-message
+ * responses of a large FETCH spend most of their time in printf else. */
+void resp_add_str(struct session *s, const char *str);
+void resp_add_u64(struct session *s, uint64_t n);
 void resp_add_astring(struct session *s, const uint8_t *p, size_t n);
 void resp_add_string(struct session *s, const uint8_t *p, size_t n);
 void resp_add_nstring(struct session *s, const uint8_t *p, size_t n);

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """make install / make uninstall, the man pages, and the installed examples
-serving mail under openbsd-inetd and xinetd.
+serving mail under openbsd-inetd, xinetd and as the daemon.
 
 - The man pages name every refimapctl verb that `refimapctl help` lists and
   every key of the config table (lib/config.c); the example refimapd.conf
@@ -14,7 +14,9 @@ serving mail under openbsd-inetd and xinetd.
   started by openbsd-inetd from the example inetd.conf line, and by a
   private xinetd (-f CONFIG -dontfork) from the example xinetd service,
   both adapted only in paths, port, address and user: LOGIN, SELECT,
-  FETCH of the whole message.
+  FETCH of the whole message. The same through the installed refimapd as
+  a daemon with the example config (root dropped to the service user, the
+  pid file written, SIGTERM ends it with status 0).
 - `make uninstall` removes every installed file and nothing else (files
   planted beside them stay)."""
 
@@ -363,6 +365,42 @@ def run():
         else:
             print("xinetd is missing (make deps unpacks it): xinetd part "
                   "skipped")
+
+        # As the daemon: the installed binary with the example config,
+        # on a free loopback port, dropping root to the service user;
+        # its pid file is where the config says; SIGTERM stops it.
+        pidfile = os.path.join(store.tmp, "refimapd.pid")
+        with open(conf) as f:
+            dconf_text = f.read()
+        dconf = os.path.join(store.tmp, "example-daemon.conf")
+        with open(dconf, "w") as f:
+            f.write(dconf_text.replace("#pid_file = /run/refimapd.pid",
+                                       "pid_file = " + pidfile))
+        dlog = store.new_log("installed-daemon.log")
+        with open(dlog, "ab") as logf:
+            proc = subprocess.Popen([refimapd, "-c", dconf, "-f", "-l",
+                                     "127.0.0.1", "-p", "0"],
+                                    stdin=subprocess.DEVNULL, stdout=logf,
+                                    stderr=logf, env=store.env())
+        try:
+            deadline = time.monotonic() + lib.READ_TIMEOUT
+            m = None
+            while m is None and time.monotonic() < deadline:
+                m = lib.LISTEN_RE.search(lib.read_text(dlog))
+                if m is None:
+                    check(proc.poll() is None, "installed daemon exited:\n%s",
+                          lib.tail(lib.read_text(dlog)))
+                    time.sleep(0.05)
+            check(m is not None, "installed daemon did not listen:\n%s",
+                  lib.tail(lib.read_text(dlog)))
+            with open(pidfile) as f:
+                check_eq(f.read().strip(), str(proc.pid), "daemon pid file")
+            imap_session(int(m.group(1)), "installed daemon")
+        finally:
+            stop(proc, "installed daemon")
+        check_eq(proc.returncode, 0, "installed daemon's exit status")
+        check(not os.path.exists(pidfile) or not open(pidfile).read().strip(),
+              "pid file left with a pid after SIGTERM")
 
         # Uninstall: every installed file goes, planted ones stay.
         planted = ["sbin/other-tool", "share/man/man8/other.8",

@@ -13,7 +13,8 @@
 
 #define STORE_TXN_RETRIES	20
 /* Checkpoint after a write once this much log (KB) has accumulated, so that
- * DB_LOG_AUTO_REMOVE can drop old log files and recovery stays short. */
+ * recovery stays short and old log files can go (store_log_prune, outside
+ * a backup). */
 #define STORE_CHECKPOINT_KB	1024
 
 static volatile int64_t *store_watch_mark;

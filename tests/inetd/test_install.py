@@ -393,9 +393,17 @@ def run():
                     time.sleep(0.05)
             check(m is not None, "installed daemon did not listen:\n%s",
                   lib.tail(lib.read_text(dlog)))
-            with open(pidfile) as f:
-                check_eq(f.read().strip(), str(proc.pid), "daemon pid file")
             imap_session(int(m.group(1)), "installed daemon")
+            # Written once the daemon listens (poll: it may come a moment
+            # after the log line).
+            got = ""
+            while time.monotonic() < deadline + lib.READ_TIMEOUT:
+                with open(pidfile) as f:
+                    got = f.read().strip()
+                if got:
+                    break
+                time.sleep(0.05)
+            check_eq(got, str(proc.pid), "daemon pid file")
         finally:
             stop(proc, "installed daemon")
         check_eq(proc.returncode, 0, "installed daemon's exit status")

@@ -8,28 +8,11 @@
 
 #include "../lib/buf.h"
 #include "../lib/log.h"
+#include "../lib/mailsrc.h"
 #include "deliver.h"
 
 /* Appends in[0..n) to out with every bare LF made CRLF; *cr carries
  * whether the previous byte was a CR across calls. */
-static int
-deliver_crlf(struct buf *out, const uint8_t *in, size_t n, bool *cr)
-{
-	size_t i, start = 0;
-
-	for (i = 0; i < n; i++) {
-		if (in[i] == '\n' && !(i > 0 ? in[i - 1] == '\r' : *cr)) {
-			if (buf_add(out, in + start, i - start) < 0 ||
-			    buf_add(out, "\r\n", 2) < 0)
-				return -1;
-			start = i + 1;
-		}
-	}
-	if (n > 0)
-		*cr = in[n - 1] == '\r';
-	return buf_add(out, in + start, n - start);
-}
-
 static enum deliver_result
 deliver_read(int fd, uint64_t max, struct buf *msg)
 {
@@ -63,7 +46,7 @@ deliver_read(int fd, uint64_t max, struct buf *msg)
 				continue;
 			first = false;
 			if (line.len < 5 || memcmp(line.data, "From ", 5) != 0) {
-				if (deliver_crlf(msg, line.data, line.len,
+				if (mailsrc_lf_to_crlf(msg, line.data, line.len,
 				    &cr) < 0) {
 					buf_free(&line);
 					return DELIVER_TOOBIG;
@@ -72,14 +55,14 @@ deliver_read(int fd, uint64_t max, struct buf *msg)
 			p += take;
 			len -= take;
 		}
-		if (deliver_crlf(msg, p, len, &cr) < 0) {
+		if (mailsrc_lf_to_crlf(msg, p, len, &cr) < 0) {
 			buf_free(&line);
 			return DELIVER_TOOBIG;
 		}
 	}
 	if (first && line.len > 0 &&
 	    (line.len < 5 || memcmp(line.data, "From ", 5) != 0) &&
-	    deliver_crlf(msg, line.data, line.len, &cr) < 0) {
+	    mailsrc_lf_to_crlf(msg, line.data, line.len, &cr) < 0) {
 		buf_free(&line);
 		return DELIVER_TOOBIG;
 	}

@@ -241,6 +241,43 @@ store_register_mode(const struct store *st)
 		(void)chmod(path, STORE_FILE_MODE);
 }
 
+/*
+ * Empties the DB_REGISTER file, under the exclusive recovery lock (no
+ * process is attached, none is registering). With DB_REGISTER, DB_RECOVER
+ * recovers only when the register shows a dead process or is new: after a
+ * panic has emptied every slot, an open "with recovery" would build fresh
+ * regions without replaying the log, losing what the old cache held. An
+ * empty file is a new register, so recovery runs; the recovering open then
+ * registers itself in it. This process must not have the register open
+ * through Berkeley DB (closing it would drop that handle's locks).
+ */
+static enum store_err
+store_register_reset(const struct store *st, bool recovered)
+{
+	/* One free slot, in Berkeley DB's format: "X", padding, "0\n". */
+	static const char free_slot[] = "X                      0\n";
+	char path[4096];
+	int n = snprintf(path, sizeof(path), "%s/__db.register", st->home);
+	int fd;
+
+	if (n < 0 || (size_t)n >= sizeof(path))
+		return store_open_fail(STORE_ERR_IO, "path too long");
+	fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0 && errno != ENOENT)
+		return store_open_fail(STORE_ERR_IO, "%s: %s", path,
+		    strerror(errno));
+	/* After a recovery without DB_REGISTER (catastrophic), a register
+	 * that is not new, so that the next open does not recover again. */
+	if (fd >= 0 && recovered &&
+	    write(fd, free_slot, sizeof(free_slot) - 1) !=
+	    (ssize_t)(sizeof(free_slot) - 1))
+		log_msg(LOG_WARNING, "store: writing %s: %s", path,
+		    strerror(errno));
+	if (fd >= 0)
+		(void)close(fd);
+	return STORE_OK;
+}
+
 /* Whether name is one of the environment's region files, __db.NNN. */
 static bool
 store_region_name(const char *name)
@@ -432,16 +469,17 @@ store_env_attach(struct store *st)
 		goto fail;
 	/*
 	 * DB_REGISTER notices a process that died with the environment open;
-	 * then DB_RECOVER runs recovery, or (failchk_only) DB_FAILCHK
-	 * releases its locks and aborts its transaction, or (no_recovery)
-	 * the open fails and the daemon's master deals with it.
+	 * then DB_RECOVER runs recovery, or (failchk_only, no_recovery)
+	 * DB_FAILCHK releases its locks and aborts its transaction. When
+	 * only recovery helps (it died inside Berkeley DB), the open fails:
+	 * the daemon's master, or the precheck, recovers.
 	 */
 	/* Catastrophic recovery does not go with DB_REGISTER; it runs
 	 * under the recovery lock, which keeps every process out. */
 	ret = env->open(env, st->home, DB_CREATE | DB_INIT_TXN |
 	    DB_INIT_LOCK | DB_INIT_LOG | DB_INIT_MPOOL |
 	    (st->recover_fatal ? 0 : DB_REGISTER) |
-	    (st->opt.failchk_only ? DB_FAILCHK :
+	    (st->opt.failchk_only || st->opt.no_recovery ? DB_FAILCHK :
 	    st->recover_fatal ? DB_RECOVER_FATAL :
 	    st->opt.force_recovery ? DB_RECOVER : 0), STORE_FILE_MODE);
 	if (ret == DB_RUNRECOVERY && !st->opt.force_recovery) {
@@ -483,6 +521,104 @@ fail:
 #define STORE_LOCK_WAIT_MS	5000
 
 /*
+ * The recovery mark, DATA_DIR/db/recovery.pending. Recovery removes the
+ * shared regions, and with them the cache, which may hold the only copy of
+ * pages that committed transactions changed (a commit writes the log, not
+ * the pages). A process that created fresh regions without recovering
+ * would lose those changes for good, and a later recovery would meet pages
+ * that no longer follow the log. So the mark is made, and synced, before
+ * the regions go, and removed only once recovery has finished: a recovery
+ * killed half-way (it dies with its parent) leaves the mark, and no process
+ * attaches until another recovery has run.
+ */
+#define STORE_RECOVERY_MARK	"recovery.pending"
+
+static int
+store_mark_path(const struct store *st, char *path, size_t size)
+{
+	int n = snprintf(path, size, "%s/" STORE_RECOVERY_MARK, st->home);
+
+	return n > 0 && (size_t)n < size ? 0 : -1;
+}
+
+static int
+store_fsync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), r;
+
+	if (fd < 0)
+		return -1;
+	r = fsync(fd);
+	(void)close(fd);
+	return r;
+}
+
+static enum store_err
+store_mark_set(const struct store *st)
+{
+	char path[4096];
+	int fd;
+
+	if (store_mark_path(st, path, sizeof(path)) < 0)
+		return store_open_fail(STORE_ERR_IO, "path too long");
+	fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
+	    STORE_FILE_MODE);
+	if (fd < 0 || fsync(fd) < 0 || store_fsync_dir(st->home) < 0) {
+		int saved = errno;
+
+		if (fd >= 0)
+			(void)close(fd);
+		return store_open_fail(saved == ENOSPC ? STORE_ERR_NOSPACE :
+		    STORE_ERR_IO, "cannot mark %s for recovery: %s", st->home,
+		    strerror(saved));
+	}
+	(void)close(fd);
+	return STORE_OK;
+}
+
+static void
+store_mark_clear(const struct store *st)
+{
+	char path[4096];
+
+	if (store_mark_path(st, path, sizeof(path)) < 0)
+		return;
+	if (unlink(path) < 0 && errno != ENOENT)
+		log_msg(LOG_ERR, "store: removing %s: %s", path,
+		    strerror(errno));
+	else
+		(void)store_fsync_dir(st->home);
+}
+
+/*
+ * Whether the store must be recovered before anyone attaches: the mark is
+ * there, or the regions are gone while a log exists (they were removed and
+ * nobody rebuilt them from the log). Called under the recovery lock.
+ */
+static bool
+store_recovery_pending(const struct store *st)
+{
+	bool regions = false, log = false;
+	char path[4096];
+	struct dirent *de;
+	DIR *d;
+
+	if (store_mark_path(st, path, sizeof(path)) < 0 ||
+	    access(path, F_OK) == 0)
+		return true;
+	if ((d = opendir(st->home)) == NULL)
+		return false;
+	while ((de = readdir(d)) != NULL) {
+		if (store_region_name(de->d_name))
+			regions = true;
+		else if (strncmp(de->d_name, "log.", 4) == 0)
+			log = true;
+	}
+	(void)closedir(d);
+	return log && !regions;
+}
+
+/*
  * Attaches to the environment under the recovery lock (store/lock.c):
  * shared for every process, exclusive while force_recovery removes the
  * regions and recovers, then shared again.
@@ -499,10 +635,19 @@ store_env_open(struct store *st)
 		if (!store_lock_exclusive(st->lockfd, STORE_LOCK_WAIT_MS))
 			return store_open_fail(STORE_ERR_TRYAGAIN, "other "
 			    "processes keep the store open: no recovery");
+		if ((e = store_mark_set(st)) != STORE_OK ||
+		    (e = store_register_reset(st, false)) != STORE_OK) {
+			store_lock_release(st->lockfd);
+			return e;
+		}
 		store_env_remove(st->home);
 	} else if (!store_lock_shared(st->lockfd, STORE_LOCK_WAIT_MS)) {
 		return store_open_fail(STORE_ERR_TRYAGAIN, "the store is "
 		    "being recovered");
+	} else if (store_recovery_pending(st)) {
+		store_lock_release(st->lockfd);
+		return store_open_fail(STORE_ERR_TRYAGAIN, "recovery needed: "
+		    "an earlier recovery did not finish");
 	}
 	e = store_env_attach(st);
 	if (e != STORE_OK && e != STORE_ERR_TRYAGAIN && st->opt.force_recovery) {
@@ -518,10 +663,14 @@ store_env_open(struct store *st)
 		st->recover_fatal = true;
 		e = store_env_attach(st);
 		st->recover_fatal = false;
-		if (e == STORE_OK)
+		if (e == STORE_OK) {
+			(void)store_register_reset(st, true);
 			log_msg(LOG_NOTICE, "store: catastrophic recovery "
 			    "succeeded");
+		}
 	}
+	if (e == STORE_OK && st->opt.force_recovery)
+		store_mark_clear(st);
 	if (e == STORE_OK && st->opt.force_recovery &&
 	    !store_lock_shared(st->lockfd, STORE_LOCK_WAIT_MS)) {
 		store_env_close(st);

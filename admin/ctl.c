@@ -100,6 +100,33 @@ ctl_need_store(const struct ctl *ctl)
 	return EX_CONFIG;
 }
 
+/*
+ * Root acts as the owner of the data directory: the files it makes in the
+ * store (Berkeley DB's regions and log files, the lock file) and under
+ * run/ must stay writable by the daemon's sessions, which run as that
+ * user. Only the effective ids change; nothing is done when the owner is
+ * root or we are not.
+ */
+int
+ctl_act_as_owner(const struct ctl *ctl)
+{
+	struct stat sb;
+
+	if (geteuid() != 0)
+		return 0;
+	if (stat(ctl->data_dir, &sb) < 0) {
+		ctl_err("cannot use %s: %s", ctl->data_dir, strerror(errno));
+		return EX_CONFIG;
+	}
+	if (sb.st_uid != 0 &&
+	    (setegid(sb.st_gid) < 0 || seteuid(sb.st_uid) < 0)) {
+		ctl_err("cannot act as the owner of %s: %s", ctl->data_dir,
+		    strerror(errno));
+		return EX_OSERR;
+	}
+	return 0;
+}
+
 /* Opens the existing store; an exit code with a message on failure. */
 int
 ctl_store_open(const struct ctl *ctl, struct store **st_r)
@@ -107,7 +134,10 @@ ctl_store_open(const struct ctl *ctl, struct store **st_r)
 	struct store_options opt = { .create = false };
 	const char *why = NULL;
 	enum store_err e;
+	int ret;
 
+	if ((ret = ctl_act_as_owner(ctl)) != 0)
+		return ret;
 	e = store_open(ctl->data_dir, &opt, st_r, &why);
 	if (e != STORE_OK) {
 		ctl_err("cannot open the store in %s: %s", ctl->data_dir,

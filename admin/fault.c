@@ -55,18 +55,7 @@ ctl_fault_owner(const struct ctl *ctl)
 		    ctl->data_dir);
 		return EX_NOPERM;
 	}
-	/*
-	 * Root acts as the owner, so that the files it makes under run/ and
-	 * in the store belong to the sessions' user, who must be able to
-	 * write them.
-	 */
-	if (geteuid() == 0 && sb.st_uid != 0 &&
-	    (setegid(sb.st_gid) < 0 || seteuid(sb.st_uid) < 0)) {
-		ctl_err("cannot act as the owner of %s: %s", ctl->data_dir,
-		    strerror(errno));
-		return EX_OSERR;
-	}
-	return 0;
+	return ctl_act_as_owner(ctl);
 }
 
 /* Owner, valid user name, and a user that exists. */

@@ -326,7 +326,7 @@ ctl_init(struct ctl *ctl, int argc, char **argv)
 	const char *why = NULL;
 	enum store_err e;
 	struct stat sb;
-	int fd;
+	int fd, ret;
 
 	if (ctl_mkdirs(ctl->data_dir, 0700) < 0) {
 		ctl_err("cannot create %s: %s", ctl->data_dir,
@@ -337,6 +337,8 @@ ctl_init(struct ctl *ctl, int argc, char **argv)
 		ctl_err("%s is not a directory", ctl->data_dir);
 		return EX_CANTCREAT;
 	}
+	if ((ret = ctl_act_as_owner(ctl)) != 0)
+		return ret;
 	fd = open(ctl->passwd_path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
 	    O_CLOEXEC, 0600);
 	if (fd >= 0) {

@@ -7,7 +7,9 @@
 - with `user = nobody` (the store owned by nobody), the daemon binds as
   root and then its master and every session process run as nobody, as
   `ps` would show; LOGIN and SELECT work;
-- under inetd, root with `user = nobody` serves the session as nobody."""
+- under inetd, root with `user = nobody` serves the session as nobody;
+- refimapctl run by root on that store makes its files as nobody, so the
+  daemon can still open the store."""
 
 import os
 import pwd
@@ -172,6 +174,31 @@ def inetd_as_nobody(store, nobody):
         ours.close()
 
 
+def ctl_as_root_acts_as_owner(store, nobody):
+    """refimapctl run by root on a store that nobody owns makes its files
+    as nobody: the lock file and the regions it has to create (removed
+    here, so that it must), and a delivery; the daemon, running as nobody,
+    then still serves the store."""
+    db = os.path.join(store.data_dir, "db")
+    for name in os.listdir(db):
+        if name == "refimapd.lock" or name.startswith("__db.0"):
+            os.unlink(os.path.join(db, name))
+    store.ctl("deliver", "test",
+              input="From: root@test\nSubject: as root\n\nhello\n")
+    for root, dirs, files in os.walk(store.data_dir):
+        for name in dirs + files:
+            path = os.path.join(root, name)
+            check_eq(os.lstat(path).st_uid, nobody.pw_uid,
+                     "owner of %s after refimapctl as root" % path)
+    d = lib.Daemon(store)
+    d.log = store.new_log("refimapd-after-ctl.log")
+    d.start()
+    try:
+        login_select(d.port).close()
+    finally:
+        d.stop()
+
+
 def run():
     if os.geteuid() != 0:
         raise lib.TestSkip("needs root (to start as root and drop)")
@@ -184,6 +211,7 @@ def run():
         refused_as_root(store)
         daemon_as_nobody(store, nobody)
         inetd_as_nobody(store, nobody)
+        ctl_as_root_acts_as_owner(store, nobody)
     finally:
         store.cleanup()
 

@@ -702,6 +702,13 @@ main_reload(struct config *cfg)
 	main_reload_keep("tls_key", &cfg->tls_key, &n.tls_key);
 	main_reload_keep("tls_listen", &cfg->tls_listen, &n.tls_listen);
 	main_reload_keep("tls_port", &cfg->tls_port, &n.tls_port);
+	/* Whether serving as root is allowed was decided at start, where
+	 * the daemon refuses it or drops to user. */
+	if (n.allow_root != cfg->allow_root) {
+		log_msg(LOG_WARNING, "reload: 'allow_root' changed; it takes "
+		    "effect at the next restart");
+		n.allow_root = cfg->allow_root;
+	}
 	n.master_checkpoints = cfg->master_checkpoints;
 	config_free(cfg);
 	*cfg = n;

@@ -211,12 +211,17 @@ def run():
         mark = len(lib.read_text(daemon.log))
         store.set_config("idle_timeout_preauth", "1")
         store.set_config("data_dir", store.data_dir + "-elsewhere")
+        store.set_config("allow_root", "no")
         store.write_config()
         os.kill(daemon.proc.pid, signal.SIGHUP)
         wait_log(daemon, r"reloaded %s" % re.escape(store.conf), "reload",
                  mark)
         wait_log(daemon, r"reload: 'data_dir' changed; it takes effect at "
                  r"the next restart", "data_dir warning", mark)
+        wait_log(daemon, r"reload: 'allow_root' changed; it takes effect at "
+                 r"the next restart", "allow_root warning", mark)
+        store.set_config("allow_root", "yes")
+        store.write_config()
         check_autologout(daemon.port, 1, "new session after the reload")
 
         # The older session still works, on the running data_dir.

@@ -41,9 +41,10 @@
 #define BACKUP_CACHE_BYTES	(4u * 1024 * 1024)
 #define BACKUP_FILE_MODE	0600
 #define BACKUP_DIR_MODE		0700
-/* The lock file is opened read-only (flock needs no more), so it may be
- * created by root and still be locked by the service user. */
-#define BACKUP_LOCK_MODE	0644
+/* Opened read-only (flock needs no more). Every process that opens it
+ * runs as the owner of DATA_DIR (refimapctl run by root takes that
+ * owner's ids first), so nobody else needs to read it. */
+#define BACKUP_LOCK_MODE	0600
 
 static _Thread_local char backup_errbuf[512];
 

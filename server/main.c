@@ -299,7 +299,8 @@ static const struct config *main_cfg;
 #define MAIN_WATCH_SECS		2	/* failchk for processes that died
 					   outside our sight (deliver) */
 #define MAIN_RECOVER_WAIT_MS	300
-#define MAIN_VISIT_WAIT_MS	1500
+#define MAIN_VISIT_WAIT_MS	1500	/* a store check */
+#define MAIN_CHECKPOINT_WAIT_MS	10000	/* a checkpoint writes pages */
 
 /*
  * Opens the store (running failchk, or recovery when allowed), optionally
@@ -320,8 +321,11 @@ main_store_visit(const struct config *cfg, bool failchk_only, bool checkpoint,
 		return STORE_ERR_IO;
 	}
 	if (pid == 0) {
+		/* The master does the recovering itself: no precheck in
+		 * the child (no_recovery, which still runs failchk). */
 		struct store_options opt = { .create = false,
 		    .nosync = !cfg->fsync, .failchk_only = failchk_only,
+		    .no_recovery = !failchk_only && !force,
 		    .force_recovery = force };
 		struct store *st = NULL;
 		const char *error = NULL;
@@ -337,18 +341,23 @@ main_store_visit(const struct config *cfg, bool failchk_only, bool checkpoint,
 		_exit(e == STORE_OK ? 0 : e == STORE_ERR_TRYAGAIN ?
 		    EX_TEMPFAIL : EX_SOFTWARE);
 	}
-	/* A visit stuck on a lock that a dead process held is the sign
-	 * that only recovery can help (recovery itself is not bounded). */
+	/*
+	 * A visit stuck on a lock that a dead process held is the sign
+	 * that only recovery can help. Checks and checkpoints are bounded;
+	 * recovery itself is not.
+	 */
 	for (waited = 0;; waited += 20) {
-		pid_t r = waitpid(pid, &status, failchk_only ? WNOHANG : 0);
+		pid_t r = waitpid(pid, &status, force ? 0 : WNOHANG);
 		struct timespec ts = { 0, 20 * 1000 * 1000 };
 
 		if (r == pid)
 			break;
 		if (r < 0 && errno != EINTR)
 			return STORE_ERR_IO;
-		if (waited >= MAIN_VISIT_WAIT_MS) {
-			log_msg(LOG_WARNING, "store check stuck on a lock");
+		if (waited >= (failchk_only ? MAIN_VISIT_WAIT_MS :
+		    MAIN_CHECKPOINT_WAIT_MS)) {
+			log_msg(LOG_WARNING, "store %s stuck on a lock",
+			    failchk_only ? "check" : "checkpoint");
 			(void)kill(pid, SIGKILL);
 			(void)waitpid(pid, NULL, 0);
 			return STORE_ERR_TRYAGAIN;
@@ -776,11 +785,16 @@ main_daemon(struct config *cfg, bool foreground)
 		int r = ppoll(pfds, nl + 1, &tick, &old);
 		time_t now = time(NULL);
 
+		bool check_now = false;
+
 		if (now - last_checkpoint >= MAIN_CHECKPOINT_SECS) {
 			last_checkpoint = now;
-			(void)main_store_visit(cfg, false, true, false);
+			/* One that cannot finish means trouble: look now. */
+			check_now = main_store_visit(cfg, false, true, false) !=
+			    STORE_OK;
 		}
-		if (main_got_usr1 || now - last_watch >= MAIN_WATCH_SECS) {
+		if (main_got_usr1 || check_now ||
+		    now - last_watch >= MAIN_WATCH_SECS) {
 			main_got_usr1 = 0;
 			last_watch = now;
 			main_store_watch();

@@ -12,6 +12,7 @@
  * stdout and flushes it:
  *
  *   refimapd ready host=127.0.0.1 port=NNNN data=DIR
+ * (DIR last: it runs to the end of the line, spaces included)
  *
  * SIGTERM or SIGINT (or, with --stdin-lifetime, end of file on stdin) ends
  * the sessions and removes the directory. Sessions also end when the

@@ -29,7 +29,7 @@ import lib  # noqa: E402
 from lib import check, check_eq  # noqa: E402
 
 READY_RE = re.compile(r"^refimapd ready host=(127\.0\.0\.1) port=(\d+) "
-                      r"data=(/\S+)$")
+                      r"data=(/.+)$")
 SECTION = "## Testing your IMAP client against refimapd"
 GONE_WAIT = 8.0
 
@@ -158,13 +158,19 @@ def test_preload(tmp):
     wait_gone(data, tag, "sandbox after SIGTERM")
 
 
-def test_stdin_eof():
+def test_stdin_eof(tmp):
+    """Also: TMPDIR with a space in it; data= runs to the end of the line."""
     tag = "sandbox-eof-%d" % os.getpid()
+    spaced = os.path.join(tmp, "with space")
+    os.makedirs(spaced)
     proc = subprocess.Popen(
         [lib.refimapd_path(), "--sandbox", "--stdin-lifetime"],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL, env=lib.tagged_env(tag))
+        stderr=subprocess.DEVNULL,
+        env=lib.tagged_env(tag, {"TMPDIR": spaced}))
     host, port, data = read_ready(proc.stdout, "stdin-lifetime")
+    check(os.path.dirname(data) == spaced and os.path.isdir(data),
+          "data= %r is not a directory in %r", data, spaced)
     imap = imaplib.IMAP4(host, port, timeout=lib.READ_TIMEOUT)
     imap.login("test", "test")         # the default user
     imap.select("INBOX")
@@ -255,7 +261,7 @@ def main():
     with tempfile.TemporaryDirectory(prefix="sbx-test-") as tmp:
         os.makedirs(os.path.join(tmp, "sh"))
         test_preload(os.path.join(tmp))
-        test_stdin_eof()
+        test_stdin_eof(tmp)
         test_harness_killed()
         test_readme_shell(tmp)
         test_readme_python(tmp)

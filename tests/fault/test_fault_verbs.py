@@ -38,7 +38,7 @@ import lib  # noqa: E402
 import rawimap  # noqa: E402
 from lib import check, check_eq  # noqa: E402
 
-READY_RE = re.compile(r"^refimapd ready host=(\S+) port=(\d+) data=(\S+)$")
+READY_RE = re.compile(r"^refimapd ready host=(\S+) port=(\d+) data=(.+)$")
 IDLE_WAIT = 4.0     # IDLE reports other sessions' changes within a second
 
 

@@ -14,7 +14,9 @@
 #include "num.h"
 #include "xalloc.h"
 
-enum config_type { CT_STR, CT_UINT, CT_SIZE, CT_U64, CT_BOOL, CT_LOGLEVEL };
+enum config_type {
+	CT_STR, CT_UINT, CT_SIZE, CT_U64, CT_BOOL, CT_LOGLEVEL, CT_FSYNC
+};
 
 struct config_key {
 	const char *name;
@@ -45,7 +47,7 @@ static const struct config_key config_keys[] = {
 	K("command_max", CT_SIZE, command_max, 4096, (size_t)1 << 30),
 	K("depth_max", CT_UINT, depth_max, 1, 1000),
 	K("tokens_max", CT_UINT, tokens_max, 8, 1000000),
-	K("fsync", CT_BOOL, fsync, 0, 0),
+	K("fsync", CT_FSYNC, fsync, 0, 0),
 	K("allow_plaintext", CT_BOOL, allow_plaintext, 0, 0),
 	K("allow_root", CT_BOOL, allow_root, 0, 0),
 	K("special_use_mailboxes", CT_BOOL, special_use_mailboxes, 0, 0),
@@ -92,6 +94,7 @@ config_defaults(struct config *cfg)
 	cfg->depth_max = 16;
 	cfg->tokens_max = 100000;
 	cfg->fsync = true;
+	cfg->fsync_flags = false;
 	cfg->allow_plaintext = false;
 	cfg->special_use_mailboxes = true;
 	cfg->log_level = LOG_INFO;
@@ -165,6 +168,26 @@ config_set(struct config *cfg, const char *key, const char *value,
 		else
 			return config_err(errbuf, errlen,
 			    "'%s' must be yes or no, not '%s'", key, value);
+		return 0;
+	case CT_FSYNC:
+		/* "all" also fsyncs commits that change only flags; "yes" and
+		 * "no" read as for any yes/no key. */
+		if (strcasecmp(value, "all") == 0) {
+			cfg->fsync = true;
+			cfg->fsync_flags = true;
+		} else if (strcasecmp(value, "yes") == 0 ||
+		    strcasecmp(value, "true") == 0 || strcmp(value, "1") == 0) {
+			cfg->fsync = true;
+			cfg->fsync_flags = false;
+		} else if (strcasecmp(value, "no") == 0 ||
+		    strcasecmp(value, "false") == 0 || strcmp(value, "0") == 0) {
+			cfg->fsync = false;
+			cfg->fsync_flags = false;
+		} else {
+			return config_err(errbuf, errlen,
+			    "'%s' must be yes, all or no, not '%s'", key,
+			    value);
+		}
 		return 0;
 	case CT_LOGLEVEL:
 		for (i = 0; i < N_ELEMENTS(config_levels); i++) {

@@ -40,7 +40,11 @@ struct config {
 	size_t command_max;	/* bytes one command may make us hold */
 	unsigned depth_max;
 	unsigned tokens_max;
+	/* fsync = no (false), yes (true) or all (true, and fsync_flags) */
 	bool fsync;
+	/* flag-only commits are fsynced too; with plain "yes" they are only
+	 * written to the operating system (store_options.sync_flags) */
+	bool fsync_flags;
 	bool allow_plaintext;
 	/* sessions may run as root (else refused: set user) */
 	bool allow_root;

@@ -112,6 +112,9 @@ auth_attempt(struct session *s, const char *user, const uint8_t *pass,
 		return;
 	}
 	opt.nosync = !s->cfg->fsync;
+	/* Flag changes wait for the master's checkpoint to be fsynced:
+	 * without one (inetd) they are fsynced at once. */
+	opt.sync_flags = s->cfg->fsync_flags || !s->cfg->master_checkpoints;
 	opt.no_checkpoint = s->cfg->master_checkpoints;
 	opt.no_recovery = s->cfg->master_checkpoints;
 	e = auth_store_open(s, &opt, &error);

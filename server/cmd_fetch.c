@@ -37,6 +37,7 @@
 #define FETCH_ITEMS_MAX		64
 #define FETCH_FIELDS_MAX	128
 #define FETCH_CHUNK		(64 * 1024)
+#define FETCH_FLUSH		(64 * 1024)	/* response bytes sent at once */
 
 enum fetch_kind {
 	FETCH_FLAGS,
@@ -59,6 +60,27 @@ enum fetch_section {
 };
 
 #define FETCH_PATH_MAX	32	/* part number levels, "1.2.3..." */
+/* MIME structures read along one cursor for this many messages at once
+ * (store_mime_get_many), then written out. */
+#define FETCH_MIME_BATCH	256
+
+/* A message's stored MIME structure (store/mime.h), within a batch. */
+struct fetch_blob {
+	const uint8_t *p;
+	size_t n;
+};
+
+/*
+ * The short items of FETCH responses (sequence number, UID, FLAGS,
+ * MODSEQ, RFC822.SIZE) are gathered here and go to the output buffer a
+ * few kilobytes at a time: a FETCH 1:* (FLAGS) spent most of its time in
+ * a dozen buffer calls per message otherwise. Flushed before anything is
+ * written to the output buffer directly.
+ */
+struct fetch_line {
+	size_t n;
+	uint8_t b[4096];
+};
 
 struct fetch_item {
 	enum fetch_kind kind;
@@ -330,6 +352,88 @@ fetch_parse(struct fetch_ctx *fc, struct args *a)
 	return fetch_att(fc, a);
 }
 
+static void
+fetch_line_flush(struct session *s, struct fetch_line *l)
+{
+	if (l->n > 0)
+		resp_add_bytes(s, l->b, l->n);
+	l->n = 0;
+}
+
+static void
+fetch_line_put(struct session *s, struct fetch_line *l, const char *p,
+    size_t n)
+{
+	if (n > sizeof(l->b) - l->n) {
+		fetch_line_flush(s, l);
+		if (n > sizeof(l->b)) {
+			resp_add_bytes(s, p, n);
+			return;
+		}
+	}
+	memcpy(l->b + l->n, p, n);
+	l->n += n;
+}
+
+static void
+fetch_line_str(struct session *s, struct fetch_line *l, const char *str)
+{
+	fetch_line_put(s, l, str, strlen(str));
+}
+
+static void
+fetch_line_u64(struct session *s, struct fetch_line *l, uint64_t v)
+{
+	char digits[20], *p = digits + sizeof(digits);
+
+	do {
+		*--p = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0);
+	fetch_line_put(s, l, p, (size_t)(digits + sizeof(digits) - p));
+}
+
+/* The FLAGS list. Keywords need the mailbox's names: select_write_flags
+ * writes those; the system flags alone are written here. */
+static void
+fetch_line_flags(struct session *s, struct fetch_line *l,
+    const struct store_msg *m, char ***kw)
+{
+	static const struct {
+		uint32_t bit;
+		const char *name;
+	} sys[] = {
+		{ STORE_FLAG_ANSWERED, "\\Answered" },
+		{ STORE_FLAG_FLAGGED, "\\Flagged" },
+		{ STORE_FLAG_DELETED, "\\Deleted" },
+		{ STORE_FLAG_SEEN, "\\Seen" },
+		{ STORE_FLAG_DRAFT, "\\Draft" },
+	};
+	bool first = true;
+	size_t i;
+
+	if (m->keywords != 0) {
+		fetch_line_flush(s, l);
+		select_write_flags(s, m, kw);
+		return;
+	}
+	fetch_line_put(s, l, "(", 1);
+	for (i = 0; i < N_ELEMENTS(sys); i++) {
+		if ((m->flags & sys[i].bit) != 0) {
+			if (!first)
+				fetch_line_put(s, l, " ", 1);
+			fetch_line_str(s, l, sys[i].name);
+			first = false;
+		}
+	}
+	if (select_is_recent(s, m->uid)) {
+		if (!first)
+			fetch_line_put(s, l, " ", 1);
+		fetch_line_str(s, l, "\\Recent");
+	}
+	fetch_line_put(s, l, ")", 1);
+}
+
 /* Writes bytes [off, off + len) of the message as a literal. */
 static enum store_err
 fetch_write_range(struct session *s, const struct store_msg *m, uint64_t off,
@@ -505,14 +609,14 @@ fetch_write_header(struct session *s, const struct fetch_item *it,
  */
 static enum store_err
 fetch_part_item(struct session *s, const struct fetch_item *it,
-    const struct store_msg *m, const struct buf *blob)
+    const struct store_msg *m, const struct fetch_blob *blob)
 {
 	struct buf hdr = BUF_INITIALIZER(MSGPART_HEADER_MAX + FETCH_CHUNK);
 	struct mime_range r;
 	enum store_err e = STORE_OK;
 	uint64_t off, len, base, size;
 
-	if (!mime_section(blob->data, blob->len, it->path, it->depth, &r) ||
+	if (!mime_section(blob->p, blob->n, it->path, it->depth, &r) ||
 	    (!r.is_message && it->section != SECTION_ALL &&
 	    it->section != SECTION_MIME)) {
 		resp_add(s, "NIL");
@@ -549,7 +653,7 @@ fetch_part_item(struct session *s, const struct fetch_item *it,
 
 static enum store_err
 fetch_body_item(struct session *s, const struct fetch_item *it,
-    const struct store_msg *m, uint64_t hsize, const struct buf *blob)
+    const struct store_msg *m, uint64_t hsize, const struct fetch_blob *blob)
 {
 	struct buf hdr = BUF_INITIALIZER(MSGPART_HEADER_MAX + FETCH_CHUNK);
 	enum store_err e = STORE_OK;
@@ -585,19 +689,18 @@ fetch_body_item(struct session *s, const struct fetch_item *it,
 /* ENVELOPE, BODY or BODYSTRUCTURE from the stored structure. */
 static enum store_err
 fetch_mime_item(struct session *s, const struct fetch_item *it,
-    const struct buf *blob)
+    const struct fetch_blob *blob)
 {
 	const uint8_t *text;
 	size_t len;
 	bool ok;
 
 	if (it->kind == FETCH_ENVELOPE) {
-		resp_add(s, "ENVELOPE ");
-		ok = mime_envelope(blob->data, blob->len, &text, &len);
+		resp_add_str(s, "ENVELOPE ");
+		ok = mime_envelope(blob->p, blob->n, &text, &len);
 	} else {
-		resp_add(s, "%s ", it->extended ? "BODYSTRUCTURE" : "BODY");
-		ok = mime_body(blob->data, blob->len, it->extended, &text,
-		    &len);
+		resp_add_str(s, it->extended ? "BODYSTRUCTURE " : "BODY ");
+		ok = mime_body(blob->p, blob->n, it->extended, &text, &len);
 	}
 	if (!ok) {
 		log_msg(LOG_ERR, "corrupt MIME structure");
@@ -697,6 +800,8 @@ cmd_fetch(struct session *s, struct args *a)
 	size_t n, nrefs = 0, i, j, k;
 	const char *why;
 	char **kw = NULL;
+	struct fetch_line *line;
+	size_t offs[FETCH_MIME_BATCH], lens[FETCH_MIME_BATCH];
 	enum store_err e = STORE_OK;
 	bool missing = false;
 
@@ -754,10 +859,13 @@ cmd_fetch(struct session *s, struct args *a)
 		goto out;
 	}
 	missing = r.nmsgs + r.unchanged < nrefs;
+	line = xmalloc(sizeof(*line));
+	line->n = 0;
 	for (i = 0, j = 0; i < r.nmsgs; i++) {
 		struct store_msg *m = &r.msgs[i];
 		bool flags_changed = (m->flags & 0x80000000u) != 0;
 		uint64_t hsize = 0;
+		struct fetch_blob mime = { NULL, 0 };
 		const char *sep = "";
 
 		m->flags &= ~0x80000000u;
@@ -766,72 +874,94 @@ cmd_fetch(struct session *s, struct args *a)
 		if (fc->needs_header &&
 		    (e = msgpart_header_size(s->store, m, &hsize)) != STORE_OK)
 			break;
-		buf_reset(&blob);
-		if (fc->needs_mime && (e = store_mime_get(s->store, m->body_id,
-		    m->size, &blob)) != STORE_OK)
-			break;
-		resp_begin(s);
-		resp_add_u64(s, refs[j].seq);
-		resp_add_str(s, " FETCH (");
+		if (fc->needs_mime && i % FETCH_MIME_BATCH == 0) {
+			buf_reset(&blob);
+			if ((e = store_mime_get_many(s->store, m,
+			    r.nmsgs - i < FETCH_MIME_BATCH ? r.nmsgs - i :
+			    FETCH_MIME_BATCH, &blob, offs, lens)) != STORE_OK)
+				break;
+		}
+		if (fc->needs_mime && blob.data != NULL) {
+			mime.p = blob.data + offs[i % FETCH_MIME_BATCH];
+			mime.n = lens[i % FETCH_MIME_BATCH];
+		}
+		fetch_line_put(s, line, "* ", 2);
+		fetch_line_u64(s, line, refs[j].seq);
+		fetch_line_str(s, line, " FETCH (");
 		if (s->uid && !fc->wants_uid) {
-			resp_add_str(s, "UID ");
-			resp_add_u64(s, m->uid);
+			fetch_line_str(s, line, "UID ");
+			fetch_line_u64(s, line, m->uid);
 			sep = " ";
 		}
 		for (k = 0; k < fc->nitems && e == STORE_OK; k++) {
 			const struct fetch_item *it = &fc->items[k];
 
-			resp_add_str(s, sep);
+			fetch_line_str(s, line, sep);
 			sep = " ";
 			switch (it->kind) {
 			case FETCH_FLAGS:
-				resp_add_str(s, "FLAGS ");
-				select_write_flags(s, m, &kw);
+				fetch_line_str(s, line, "FLAGS ");
+				fetch_line_flags(s, line, m, &kw);
 				break;
 			case FETCH_UID:
-				resp_add_str(s, "UID ");
-				resp_add_u64(s, m->uid);
+				fetch_line_str(s, line, "UID ");
+				fetch_line_u64(s, line, m->uid);
 				break;
 			case FETCH_INTERNALDATE:
-				resp_add(s, "INTERNALDATE ");
+				fetch_line_flush(s, line);
+				resp_add_str(s, "INTERNALDATE ");
 				fetch_date(s, m);
 				break;
 			case FETCH_SIZE:
-				resp_add(s, "RFC822.SIZE %llu",
-				    (unsigned long long)m->size);
+				fetch_line_str(s, line, "RFC822.SIZE ");
+				fetch_line_u64(s, line, m->size);
 				break;
 			case FETCH_BODY:
-				e = fetch_body_item(s, it, m, hsize, &blob);
+				fetch_line_flush(s, line);
+				e = fetch_body_item(s, it, m, hsize, &mime);
 				break;
 			case FETCH_ENVELOPE:
 			case FETCH_STRUCTURE:
-				e = fetch_mime_item(s, it, &blob);
+				fetch_line_flush(s, line);
+				e = fetch_mime_item(s, it, &mime);
 				break;
 			case FETCH_MODSEQ:
-				resp_add(s, "MODSEQ (%llu)",
-				    (unsigned long long)m->modseq);
+				fetch_line_str(s, line, "MODSEQ (");
+				fetch_line_u64(s, line, m->modseq);
+				fetch_line_put(s, line, ")", 1);
 				resync_modseq_sent(s, m->modseq);
 				break;
 			}
 		}
 		if (flags_changed && !fc->wants_flags) {
-			resp_add(s, "%sFLAGS ", sep);
-			select_write_flags(s, m, &kw);
+			fetch_line_str(s, line, sep);
+			fetch_line_str(s, line, "FLAGS ");
+			fetch_line_flags(s, line, m, &kw);
 		}
 		/* The \Seen set here, as CONDSTORE wants it: with UID and
 		 * MODSEQ (RFC 7162 §3.2.4). */
-		if (flags_changed && s->condstore && !s->uid && !fc->wants_uid)
-			resp_add(s, " UID %u", m->uid);
+		if (flags_changed && s->condstore && !s->uid && !fc->wants_uid) {
+			fetch_line_str(s, line, " UID ");
+			fetch_line_u64(s, line, m->uid);
+		}
 		if (flags_changed && s->condstore && !fc->wants_modseq) {
-			resp_add(s, " MODSEQ (%llu)",
-			    (unsigned long long)m->modseq);
+			fetch_line_str(s, line, " MODSEQ (");
+			fetch_line_u64(s, line, m->modseq);
+			fetch_line_put(s, line, ")", 1);
 			resync_modseq_sent(s, m->modseq);
 		}
-		resp_add_str(s, ")");
-		resp_end(s);
+		fetch_line_put(s, line, ")\r\n", 3);
+		/* A large response goes out as it is made, so that the client
+		 * reads the first part while the rest is written. */
+		if (line->n + s->out.len >= FETCH_FLUSH) {
+			fetch_line_flush(s, line);
+			(void)resp_flush(s);
+		}
 		if (s->closing)
 			break;
 	}
+	fetch_line_flush(s, line);
+	free(line);
 	log_msg(LOG_DEBUG, "fetch: %llu message bytes read from the store",
 	    (unsigned long long)(store_stats_body_bytes(s->store) - read0));
 	if (e != STORE_OK)

@@ -3,10 +3,13 @@
  * SEARCH response §7.2.5): selected state only.
  *
  * The program (search.c) is parsed first; then the message records are
- * walked once. Keys that need no header are decided in the walk itself;
- * when the program has header keys, the records are collected and the
- * header of a message is read only when the answer still depends on it.
- * BODY and TEXT search the decoded text parts (store/mime_text.c).
+ * walked once, read in bulk (store_msg_scan). Keys that need no header
+ * are decided in the walk itself; when the program has header keys, the
+ * records are collected and the header of a message is read only when
+ * the answer still depends on it: those messages are read in batches,
+ * with one cursor and mostly one short read from the first page of each
+ * (store_body_heads). BODY and TEXT search the decoded text parts
+ * (store/mime_text.c) with the key's matcher (search.h).
  *
  * SEARCH RETURN (...) answers with ESEARCH (RFC 4731); the MODSEQ key
  * (RFC 7162 §3.1.5) adds the highest MODSEQ of the matches to the answer.
@@ -33,6 +36,7 @@
 struct search_item {
 	struct store_msg rec;
 	uint32_t seq;
+	bool match;
 };
 
 struct search_walk {
@@ -101,20 +105,28 @@ search_walk_cb(void *ctx, const struct store_msg *msg)
 struct search_hdr {
 	struct session *s;
 	const struct store_msg *rec;
+	const uint8_t *pre;	/* the first bytes, read in a batch */
+	size_t npre;
+	size_t longest;		/* the longest header seen so far */
 	struct buf buf;
 	struct buf blob;	/* the MIME structure, for BODY and TEXT */
 	bool have_blob;
 	enum store_err err;
 };
 
+static int
+search_text_cb(void *ctx, const uint8_t *p, size_t n)
+{
+	return search_textmatch_feed(ctx, p, n) ? 1 : 0;
+}
+
 /* BODY and TEXT: the decoded text parts (store/mime_text.c), read from the
- * store part by part, attachments never. */
+ * store part by part, attachments never, until the first match. */
 static bool
-search_body_cb(void *ctx, const uint8_t *needle, size_t n, bool with_headers)
+search_body_cb(void *ctx, struct search_textmatch *tm, bool with_headers)
 {
 	struct search_hdr *h = ctx;
 	enum store_err e;
-	bool found = false;
 
 	if (!h->have_blob) {
 		buf_reset(&h->blob);
@@ -127,11 +139,47 @@ search_body_cb(void *ctx, const uint8_t *needle, size_t n, bool with_headers)
 		}
 		h->have_blob = true;
 	}
-	e = mime_text_search(h->s->store, h->rec, h->blob.data, h->blob.len,
-	    with_headers, needle, n, &found);
+	search_textmatch_reset(tm);
+	if (search_textmatch_feed(tm, NULL, 0))
+		return true;	/* an empty needle */
+	e = mime_text_walk(h->s->store, h->rec, h->blob.data, h->blob.len,
+	    with_headers, search_text_cb, tm);
 	if (e != STORE_OK && h->err == STORE_OK)
 		h->err = e;
-	return e == STORE_OK && found;
+	return e == STORE_OK && search_textmatch_feed(tm, NULL, 0);
+}
+
+/*
+ * Most headers are shorter than this: one small read then touches only
+ * the first database page of the message, where msgpart_header's larger
+ * reads would pull in several pages of body it does not need. A search
+ * starts with the smaller size and grows it to twice the longest header
+ * seen so far, so that short headers cost short copies.
+ */
+#define SEARCH_HDR_FIRST	4000
+#define SEARCH_HDR_START	1024
+
+/* The length of the header in p[0..n) up to and including the empty line
+ * that ends it, or 0 if that line is not in p (the same rule as
+ * msgpart_header's). */
+static size_t
+search_header_end(const uint8_t *p, size_t n)
+{
+	const uint8_t *lf;
+	size_t i = 0;
+
+	if (n >= 2 && p[0] == '\r' && p[1] == '\n')
+		return 2;
+	if (n >= 1 && p[0] == '\n')
+		return 1;
+	while ((lf = memchr(p + i, '\n', n - i)) != NULL) {
+		i = (size_t)(lf - p) + 1;
+		if (i + 1 < n && p[i] == '\r' && p[i + 1] == '\n')
+			return i + 2;
+		if (i < n && p[i] == '\n')
+			return i + 1;
+	}
+	return 0;
 }
 
 static bool
@@ -139,7 +187,17 @@ search_hdr_cb(void *ctx, const uint8_t **p_r, size_t *n_r)
 {
 	struct search_hdr *h = ctx;
 	enum store_err e;
+	size_t end;
 
+	/* The first empty line of a prefix is the message's. */
+	if (h->pre != NULL && (end = search_header_end(h->pre, h->npre)) != 0) {
+		*p_r = h->pre;
+		*n_r = end;
+		if (end > h->longest)
+			h->longest = end;
+		return true;
+	}
+	/* A long header (or none that ends): read it the usual way. */
 	buf_reset(&h->buf);
 	e = msgpart_header(h->s->store, h->rec, &h->buf);
 	if (e != STORE_OK) {
@@ -149,7 +207,25 @@ search_hdr_cb(void *ctx, const uint8_t **p_r, size_t *n_r)
 	}
 	*p_r = h->buf.data;
 	*n_r = h->buf.len;
+	if (h->buf.len > h->longest)
+		h->longest = h->buf.len;
 	return true;
+}
+
+/* The first pass over a message: notes whether the answer depends on the
+ * header or the text at all, reading neither. */
+static bool
+search_probe_hdr(void *ctx, const uint8_t **p_r, size_t *n_r)
+{
+	*(bool *)ctx = true;
+	return false;
+}
+
+static bool
+search_probe_body(void *ctx, struct search_textmatch *tm, bool with_headers)
+{
+	*(bool *)ctx = true;
+	return false;
 }
 
 struct search_kwtab {
@@ -198,15 +274,123 @@ search_keywords(struct session *s, struct search_program *prog)
 	return e;
 }
 
+/* Messages whose header is read in one store call. */
+#define SEARCH_BATCH	64
+
+/* The collected messages that need their header, and its first bytes. */
+struct search_batch {
+	size_t idx[SEARCH_BATCH];	/* into w->items */
+	struct store_head heads[SEARCH_BATCH];
+	size_t n;
+	uint8_t *arena;			/* SEARCH_BATCH * SEARCH_HDR_FIRST */
+};
+
+/* Reads the first bytes of the batch's messages together, then matches
+ * each of them. */
+static void
+search_flush(struct session *s, struct search_program *prog,
+    struct search_walk *w, struct search_batch *b, struct search_hdr *h)
+{
+	enum store_err e;
+	size_t j, first;
+
+	if (b->n == 0)
+		return;
+	first = h->longest < SEARCH_HDR_FIRST / 2 ? 2 * h->longest :
+	    SEARCH_HDR_FIRST;
+	if (first < SEARCH_HDR_START)
+		first = SEARCH_HDR_START;
+	for (j = 0; j < b->n; j++) {
+		const struct store_msg *r = &w->items[b->idx[j]].rec;
+		struct store_head *hd = &b->heads[j];
+
+		hd->body_id = r->body_id;
+		hd->dst = b->arena + j * SEARCH_HDR_FIRST;
+		hd->want = r->size < first ? (size_t)r->size : first;
+	}
+	if ((e = store_body_heads(s->store, b->heads, b->n)) != STORE_OK) {
+		h->err = e;
+		b->n = 0;
+		return;
+	}
+	for (j = 0; j < b->n && h->err == STORE_OK; j++) {
+		struct search_item *it = &w->items[b->idx[j]];
+		struct search_msg m;
+
+		m.rec = &it->rec;
+		m.seq = it->seq;
+		m.recent = select_is_recent(s, it->rec.uid);
+		m.body = search_body_cb;
+		m.body_ctx = h;
+		h->rec = m.rec;
+		h->have_blob = false;
+		h->pre = b->heads[j].dst;
+		h->npre = b->heads[j].got;
+		it->match = search_match(prog, &m, search_hdr_cb, h);
+	}
+	h->pre = NULL;
+	b->n = 0;
+}
+
+/*
+ * Matches the collected messages. A first pass without header or text
+ * decides those it can (UNSEEN SUBJECT x: the seen ones); the others
+ * are matched in batches whose headers are read with one cursor straight
+ * into one arena. Results are kept per message and sent in order.
+ */
+static enum store_err
+search_collected(struct session *s, struct search_program *prog,
+    struct search_walk *w)
+{
+	struct search_batch *b;
+	struct search_hdr h;
+	size_t i;
+
+	b = xcalloc(1, sizeof(*b));
+	b->arena = xmalloc((size_t)SEARCH_BATCH * SEARCH_HDR_FIRST);
+	memset(&h, 0, sizeof(h));
+	h.s = s;
+	buf_init(&h.buf, MSGPART_HEADER_MAX + 16384);
+	buf_init(&h.blob, SIZE_MAX);
+	for (i = 0; i < w->nitems && h.err == STORE_OK; i++) {
+		struct search_item *it = &w->items[i];
+		struct search_msg m;
+		bool wanted = false;
+
+		m.rec = &it->rec;
+		m.seq = it->seq;
+		m.recent = select_is_recent(s, it->rec.uid);
+		m.body = search_probe_body;
+		m.body_ctx = &wanted;
+		it->match = search_match(prog, &m, search_probe_hdr, &wanted);
+		if (!wanted)
+			continue;
+		b->idx[b->n++] = i;
+		if (b->n == SEARCH_BATCH)
+			search_flush(s, prog, w, b, &h);
+	}
+	if (h.err == STORE_OK)
+		search_flush(s, prog, w, b, &h);
+	for (i = 0; i < w->nitems && h.err == STORE_OK; i++) {
+		const struct search_item *it = &w->items[i];
+
+		if (it->match)
+			search_out(w, it->seq, it->rec.uid, it->rec.modseq);
+	}
+	buf_free(&h.buf);
+	buf_free(&h.blob);
+	free(b->arena);
+	free(b);
+	return h.err;
+}
+
 /* Walks the mailbox once; fills w->out. */
 static enum store_err
 search_run(struct session *s, struct search_program *prog,
     struct search_walk *w)
 {
-	struct search_hdr h;
 	uint32_t min_seq, min_uid, from;
 	enum store_err e;
-	size_t i;
 
 	search_prepare(prog, (uint32_t)s->nuids,
 	    s->nuids > 0 ? s->uids[s->nuids - 1] : 0);
@@ -217,30 +401,11 @@ search_run(struct session *s, struct search_program *prog,
 	if (min_uid > from)
 		from = min_uid;
 	w->collect = search_needs_header(prog);
-	e = store_msg_list(s->store, s->user, s->selected, s->mbox_id, from,
+	e = store_msg_scan(s->store, s->user, s->selected, s->mbox_id, from,
 	    search_walk_cb, w);
 	if (e != STORE_OK || !w->collect)
 		return e;
-	memset(&h, 0, sizeof(h));
-	h.s = s;
-	buf_init(&h.buf, MSGPART_HEADER_MAX + 16384);
-	buf_init(&h.blob, SIZE_MAX);
-	for (i = 0; i < w->nitems && h.err == STORE_OK; i++) {
-		struct search_msg m;
-
-		m.rec = &w->items[i].rec;
-		m.seq = w->items[i].seq;
-		m.recent = select_is_recent(s, m.rec->uid);
-		m.body = search_body_cb;
-		m.body_ctx = &h;
-		h.rec = m.rec;
-		h.have_blob = false;
-		if (search_match(prog, &m, search_hdr_cb, &h))
-			search_out(w, m.seq, m.rec->uid, m.rec->modseq);
-	}
-	buf_free(&h.buf);
-	buf_free(&h.blob);
-	return h.err;
+	return search_collected(s, prog, w);
 }
 
 /* ESEARCH result options (RFC 4731 §3.1). */
@@ -386,7 +551,8 @@ cmd_search(struct session *s, struct args *a)
 		resp_begin(s);
 		resp_add(s, "SEARCH");
 		for (i = 0; i < w.nout; i++) {
-			resp_add(s, " %u", w.out[i]);
+			resp_add_bytes(s, " ", 1);
+			resp_add_u64(s, w.out[i]);
 			top = w.mods[i] > top ? w.mods[i] : top;
 		}
 		/* With a MODSEQ key, the highest MODSEQ of the matches

@@ -128,13 +128,15 @@ struct search_node {
 				   (owned, NUL-terminated) */
 	size_t len;
 	struct seqset set;	/* SEQ, UID */
+	struct search_textmatch *tm; /* HEADER, BODY, TEXT: the matcher */
 };
 
 struct search_program {
 	struct search_node *v;
 	uint32_t n, cap;
 	bool needs_header, needs_body, needs_keywords, has_modseq;
-	struct buf scratch;	/* an unfolded, lower-cased field value */
+	struct buf scratch;	/* an unfolded field value */
+	struct buf dec;		/* the same with encoded words decoded */
 };
 
 /* An open NOT, OR or parenthesised list while parsing. */
@@ -554,6 +556,12 @@ search_parse_key(struct args *a, struct search_program *prog,
 		prog->needs_header = true;
 		prog->needs_body = true;
 	}
+	if (nd->op == SEARCH_OP_HEADER || nd->op == SEARCH_OP_BODY ||
+	    nd->op == SEARCH_OP_TEXT) {
+		/* Prepared once for the whole mailbox. */
+		nd->tm = xmalloc(sizeof(*nd->tm));
+		search_textmatch_init(nd->tm, nd->str, nd->len);
+	}
 	if (nd->op == SEARCH_OP_KEYWORD || nd->op == SEARCH_OP_UNKEYWORD)
 		prog->needs_keywords = true;
 	if (nd->op == SEARCH_OP_MODSEQ)
@@ -683,6 +691,7 @@ search_parse(struct args *a, struct search_program **prog_r,
 		return r;
 	prog = xcalloc(1, sizeof(*prog));
 	buf_init(&prog->scratch, MSGPART_HEADER_MAX);
+	buf_init(&prog->dec, 4 * MSGPART_HEADER_MAX);
 	if (!search_parse_program(a, prog, why_r)) {
 		search_free(&prog);
 		return SEARCH_PARSE_BAD;
@@ -703,9 +712,14 @@ search_free(struct search_program **progp)
 		free(prog->v[i].field);
 		free(prog->v[i].str);
 		seqset_free(&prog->v[i].set);
+		if (prog->v[i].tm != NULL) {
+			search_textmatch_free(prog->v[i].tm);
+			free(prog->v[i].tm);
+		}
 	}
 	free(prog->v);
 	buf_free(&prog->scratch);
+	buf_free(&prog->dec);
 	free(prog);
 	*progp = NULL;
 }
@@ -800,6 +814,150 @@ search_bounds(const struct search_program *prog, uint32_t *min_seq_r,
 	}
 }
 
+/* ---- Case-insensitive text matching ---- */
+
+/* ASCII letters to small; every other byte unchanged. */
+static const uint8_t search_lower[256] = {
+#define L4(c) (c), (c) + 1, (c) + 2, (c) + 3
+#define L16(c) L4(c), L4((c) + 4), L4((c) + 8), L4((c) + 12)
+	L16(0x00), L16(0x10), L16(0x20), L16(0x30),
+	0x40, L4('a'), L4('e'), L4('i'), L4('m'), L4('q'), L4('u'), 'y', 'z',
+	0x5b, 0x5c, 0x5d, 0x5e, 0x5f,
+	L16(0x60), L16(0x70), L16(0x80), L16(0x90), L16(0xa0), L16(0xb0),
+	L16(0xc0), L16(0xd0), L16(0xe0), L16(0xf0),
+#undef L16
+#undef L4
+};
+
+void
+search_textmatch_init(struct search_textmatch *t, const uint8_t *needle,
+    size_t n)
+{
+	size_t i;
+
+	memset(t, 0, sizeof(*t));
+	t->needle = (uint8_t *)xmemdup0(needle, n);
+	t->n = n;
+	t->ascii = true;
+	for (i = 0; i < n; i++) {
+		if (needle[i] >= 0x80)
+			t->ascii = false;
+		t->needle[i] = search_lower[needle[i]];
+	}
+	search_textmatch_reset(t);
+}
+
+void
+search_textmatch_reset(struct search_textmatch *t)
+{
+	t->wlen = 0;
+	t->lead = 0;
+	if (t->ascii) {
+		t->found = t->n == 0;
+		return;
+	}
+	/* The code-point matcher keeps its state private: start afresh. */
+	if (t->slow_init)
+		mime_text_match_free(&t->slow);
+	mime_text_match_init(&t->slow, t->needle, t->n);
+	t->slow_init = true;
+	t->found = t->slow.found;
+}
+
+/*
+ * The ASCII path. A character that mime_text_fold maps into ASCII is
+ * written as that ASCII letter (U+0130 C4 B0 -> 'i', U+017F C5 BF -> 's');
+ * ASCII letters are lowered; all other bytes are copied as they are: they
+ * belong to characters (or invalid bytes) that fold to no ASCII code
+ * point, so they cannot match a byte of the needle, and they break a
+ * match exactly as the character they belong to does.
+ */
+static bool
+search_textmatch_ascii(struct search_textmatch *t, const uint8_t *p, size_t n)
+{
+	size_t i = 0, keep;
+	uint8_t *d;
+
+	if (n == 0)
+		return false;
+	if (t->wcap - t->wlen < n + 1) {
+		/* The window never holds more than n - 1 + one piece. */
+		if (n + 1 > SIZE_MAX - t->wlen)
+			return false;
+		t->wcap = t->wlen + n + 1;
+		t->win = xreallocarray(t->win, t->wcap, 1);
+	}
+	d = t->win + t->wlen;
+	if (t->lead != 0) {
+		/* The lead byte held back at the end of the last piece. */
+		if (t->lead == 0xc4 && p[0] == 0xb0)
+			*d++ = 'i', i = 1;
+		else if (t->lead == 0xc5 && p[0] == 0xbf)
+			*d++ = 's', i = 1;
+		else
+			*d++ = t->lead;
+		t->lead = 0;
+	}
+	for (; i < n; i++) {
+		uint8_t c = p[i];
+
+		if (c != 0xc4 && c != 0xc5) {
+			*d++ = search_lower[c];
+			continue;
+		}
+		if (i + 1 == n) {
+			t->lead = c;
+			break;
+		}
+		if (c == 0xc4 && p[i + 1] == 0xb0)
+			*d++ = 'i', i++;
+		else if (c == 0xc5 && p[i + 1] == 0xbf)
+			*d++ = 's', i++;
+		else
+			*d++ = c;
+	}
+	t->wlen = (size_t)(d - t->win);
+	if (t->wlen >= t->n && memmem(t->win, t->wlen, t->needle, t->n) !=
+	    NULL)
+		return true;
+	/* A match may still begin in the last n - 1 bytes. */
+	keep = t->n - 1 < t->wlen ? t->n - 1 : t->wlen;
+	memmove(t->win, t->win + t->wlen - keep, keep);
+	t->wlen = keep;
+	return false;
+}
+
+bool
+search_textmatch_feed(struct search_textmatch *t, const uint8_t *p, size_t n)
+{
+	if (t->found)
+		return true;
+	if (t->ascii)
+		t->found = search_textmatch_ascii(t, p, n);
+	else
+		t->found = mime_text_match_feed(&t->slow, p, n);
+	return t->found;
+}
+
+bool
+search_textmatch_contains(struct search_textmatch *t, const uint8_t *hay,
+    size_t n)
+{
+	search_textmatch_reset(t);
+	return search_textmatch_feed(t, hay, n);
+}
+
+void
+search_textmatch_free(struct search_textmatch *t)
+{
+	if (t->slow_init)
+		mime_text_match_free(&t->slow);
+	t->slow_init = false;
+	xfree(&t->win);
+	t->wlen = t->wcap = 0;
+	xfree(&t->needle);
+}
+
 /* ---- Matching ---- */
 
 struct search_eval {
@@ -831,14 +989,16 @@ search_load_header(struct search_eval *ev)
 }
 
 /* msgpart_fields callback: one occurrence of a HEADER key's field. The
- * value is unfolded (CR and LF removed, RFC 5322 §2.2.3) and lower-cased
- * into the scratch buffer, then searched with memmem (linear time). */
+ * value is unfolded (CR and LF removed, RFC 5322 §2.2.3) into the scratch
+ * buffer; what clients see is its RFC 2047 encoded words decoded to
+ * UTF-8, matched case-insensitively on code points. Nothing is allocated
+ * per field: both buffers belong to the program. */
 static void
 search_field_cb(void *ctx, const uint8_t *v, size_t n)
 {
 	struct search_eval *ev = ctx;
 	struct buf *b = &ev->prog->scratch;
-	size_t i;
+	const uint8_t *p = v, *end = v + n, *cr;
 
 	if (ev->found)
 		return;
@@ -847,29 +1007,31 @@ search_field_cb(void *ctx, const uint8_t *v, size_t n)
 		return;
 	}
 	buf_reset(b);
-	for (i = 0; i < n; i++) {
-		uint8_t c = v[i];
+	/* Copy the runs between line ends; most values have none. */
+	while (p < end) {
+		const uint8_t *lf = memchr(p, '\n', (size_t)(end - p));
+		const uint8_t *stop = lf != NULL ? lf : end;
 
-		if (c == '\r' || c == '\n')
-			continue;
-		if (buf_addc(b, c) < 0)
-			break;	/* within the header maximum: cannot be */
+		if ((cr = memchr(p, '\r', (size_t)(stop - p))) != NULL)
+			stop = cr;
+		if (buf_add(b, p, (size_t)(stop - p)) < 0)
+			return;	/* within the header maximum: cannot be */
+		p = stop < end ? stop + 1 : end;
 	}
-	/* What clients see: RFC 2047 encoded words decoded to UTF-8, then a
-	 * case-insensitive match on code points. */
-	{
-		struct buf dec = BUF_INITIALIZER(4 * MSGPART_HEADER_MAX);
-
-		if (b->len > 0 && mime_text_decode_header(b->data, b->len,
-		    &dec) == 0)
-			ev->found = mime_text_contains(dec.data, dec.len,
-			    (const uint8_t *)ev->key->str, ev->key->len);
-		else
-			ev->found = b->len > 0 && mime_text_contains(b->data,
-			    b->len, (const uint8_t *)ev->key->str,
-			    ev->key->len);
-		buf_free(&dec);
+	if (b->len == 0)
+		return;
+	/* Without "=?" there is no encoded word, and decoding would copy
+	 * the bytes unchanged. */
+	if (memmem(b->data, b->len, "=?", 2) != NULL) {
+		buf_reset(&ev->prog->dec);
+		if (mime_text_decode_header(b->data, b->len,
+		    &ev->prog->dec) == 0) {
+			ev->found = search_textmatch_contains(ev->key->tm,
+			    ev->prog->dec.data, ev->prog->dec.len);
+			return;
+		}
 	}
+	ev->found = search_textmatch_contains(ev->key->tm, b->data, b->len);
 }
 
 static bool
@@ -997,7 +1159,7 @@ search_eval_node(struct search_eval *ev, uint32_t i)
 	case SEARCH_OP_BODY:
 	case SEARCH_OP_TEXT:
 		return ev->m->body != NULL && ev->m->body(ev->m->body_ctx,
-		    (const uint8_t *)nd->str, nd->len, nd->op == SEARCH_OP_TEXT);
+		    nd->tm, nd->op == SEARCH_OP_TEXT);
 	case SEARCH_OP_MODSEQ:
 		return r->modseq >= (uint64_t)nd->num;
 	}

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../store/mime_text.h"
 #include "../store/store.h"
 #include "args.h"
 
@@ -88,11 +89,50 @@ void search_bounds(const struct search_program *prog, uint32_t *min_seq_r,
 typedef bool search_header_fn(void *ctx, const uint8_t **p_r, size_t *n_r);
 
 /*
- * BODY and TEXT: whether the message's decoded text (with_headers: its
- * headers too) contains needle, case-insensitively. Called at most once
- * per key and message, only when the answer still depends on it.
+ * A case-insensitive substring matcher with exactly the semantics of
+ * mime_text_contains (UTF-8 code points folded by mime_text_fold),
+ * streaming over text fed in pieces. An ASCII needle (the usual case,
+ * pieces split anywhere, even inside a character) is matched with memmem on
+ * a copy of each piece folded by a table: only ASCII letters and the two
+ * characters that fold to ASCII (U+0130, U+017F) change, and no other
+ * byte can take part in a match of an ASCII needle. Any other needle
+ * goes through mime_text_match. Fields are private.
  */
-typedef bool search_body_fn(void *ctx, const uint8_t *needle, size_t n,
+struct search_textmatch {
+	uint8_t *needle;	/* folded (owned) */
+	size_t n;
+	bool ascii;
+	bool found;
+	uint8_t lead;		/* 0xc4 or 0xc5 held back at a piece's end */
+	uint8_t *win;		/* the last n - 1 folded bytes, then a piece */
+	size_t wlen, wcap;
+	struct mime_text_match slow;
+	bool slow_init;
+};
+
+/* Prepares t for needle[0..n) (UTF-8); release with
+ * search_textmatch_free. The needle is copied. */
+void search_textmatch_init(struct search_textmatch *t, const uint8_t *needle,
+    size_t n);
+/* Forgets the text fed so far: the next feed starts a new text. */
+void search_textmatch_reset(struct search_textmatch *t);
+/* Feeds text; true once the needle has been seen (it then stays true
+ * until a reset). */
+bool search_textmatch_feed(struct search_textmatch *t, const uint8_t *p,
+    size_t n);
+/* Reset, then feed hay[0..n) as a whole text. */
+bool search_textmatch_contains(struct search_textmatch *t, const uint8_t *hay,
+    size_t n);
+void search_textmatch_free(struct search_textmatch *t);
+
+/*
+ * BODY and TEXT: whether the message's decoded text (with_headers: its
+ * headers too) contains the key's needle, case-insensitively: the
+ * callback resets tm and feeds it the text until it matches. Called at
+ * most once per key and message, only when the answer still depends on
+ * it.
+ */
+typedef bool search_body_fn(void *ctx, struct search_textmatch *tm,
     bool with_headers);
 
 /* What the program needs to know of one message. */
@@ -108,7 +148,8 @@ struct search_msg {
  * True if the message matches. Keys that need no header are evaluated
  * first inside AND and OR, so hdr is called only when the answer still
  * depends on the header, and at most once. hdr may be NULL when
- * !search_needs_header. prog is not changed but for a scratch buffer.
+ * !search_needs_header. prog is not changed but for scratch buffers and
+ * the state of its keys' matchers.
  */
 bool search_match(struct search_program *prog,
     const struct search_msg *m, search_header_fn *hdr, void *hdr_ctx);

@@ -419,6 +419,93 @@ msg_body_read(struct store *st, uint64_t body_id, uint64_t off, size_t n,
 	return refs == 0 ? STORE_ERR_NOTFOUND : STORE_OK;
 }
 
+/* ---- the first bytes of many messages (SEARCH) ---- */
+
+/*
+ * Moves the cursor forward to the key kb when it is a few records ahead
+ * (the next message's body usually follows the last one): cheaper than a
+ * search from the root. Only keys are read on the way. *near_r stays true
+ * when the cursor is on kb; false: search for it.
+ */
+static int
+msg_heads_step(struct store *st, DBC *c, const uint8_t *kb, bool *near_r)
+{
+	DBT k, d;
+	unsigned step;
+	int ret = 0, cmp;
+
+	*near_r = false;
+	for (step = 0; step < 4; step++) {
+		msg_dbt(&k, NULL, 0);
+		msg_dbt(&d, NULL, 0);
+		d.flags = DB_DBT_PARTIAL;	/* dlen 0: no overflow pages */
+		ret = store_cursor_get(st, c, &k, &d, DB_NEXT);
+		if (ret != 0 || k.size != 12)
+			break;
+		if ((cmp = memcmp(k.data, kb, 12)) >= 0) {
+			*near_r = cmp == 0;
+			break;
+		}
+	}
+	return ret == DB_NOTFOUND ? 0 : ret;
+}
+
+static enum store_err
+msg_body_heads(struct store *st, struct store_head *v, size_t n)
+{
+	uint8_t kb[12];
+	bool near = false;
+	DBC *c;
+	DBT k, d;
+	size_t i;
+	int ret;
+
+	if (st->env == NULL && store_env_reopen(st) < 0)
+		return STORE_ERR_TRYAGAIN;
+	if ((ret = store_cursor_open(st, st->bodies, NULL, &c)) != 0)
+		return store_dberr(st, ret, "cursor");
+	for (i = 0; i < n && ret == 0; i++) {
+		size_t want = v[i].want < MSG_CHUNK ? v[i].want : MSG_CHUNK;
+
+		v[i].got = 0;
+		if (want == 0)
+			continue;
+		/* Straight into the caller's memory: no copy of ours. */
+		msg_body_key(kb, v[i].body_id, 0);
+		if (near && (ret = msg_heads_step(st, c, kb, &near)) != 0)
+			break;
+		msg_dbt(&k, kb, sizeof(kb));
+		msg_dbt(&d, v[i].dst, 0);
+		d.ulen = (u_int32_t)want;
+		d.dlen = (u_int32_t)want;
+		d.doff = 0;
+		d.flags = DB_DBT_USERMEM | DB_DBT_PARTIAL;
+		ret = store_cursor_get(st, c, &k, &d, near ? DB_CURRENT :
+		    DB_SET);
+		near = true;
+		if (ret == DB_NOTFOUND) {
+			ret = 0;	/* got 0: the caller reads it alone */
+			continue;
+		}
+		if (ret == 0) {
+			v[i].got = d.size;
+			st->body_bytes_read += d.size;
+		}
+	}
+	store_cursor_close(&c, &ret);
+	return ret == 0 ? STORE_OK : store_dberr(st, ret, "body heads");
+}
+
+enum store_err
+store_body_heads(struct store *st, struct store_head *v, size_t n)
+{
+	int64_t saved = store_watch_enter();
+	enum store_err e = msg_body_heads(st, v, n);
+
+	store_watch_leave(saved);
+	return e;
+}
+
 /* ---- appending ---- */
 
 /* Largest MIME structure kept for one message (10,000 parts fit). */
@@ -861,7 +948,9 @@ store_keyword_index(struct store *st, const char *user, const char *name,
 	e = store_txn_run(st, STORE_TXN_NONE, msg_kw_index_fn, c);
 	if (e == STORE_ERR_NOTFOUND && create) {
 		c->create = true;
-		e = store_txn_run(st, STORE_TXN_WRITE, msg_kw_index_fn, c);
+		/* A keyword's name is flag data: it commits like the STORE
+		 * that follows it, and is logged before it. */
+		e = store_txn_run(st, STORE_TXN_FLAGS, msg_kw_index_fn, c);
 	}
 	if (e == STORE_OK)
 		*index_r = c->index;
@@ -903,7 +992,15 @@ struct msg_list_ctx {
 	uint32_t next_uid;
 	bool done;
 	struct buf out;		/* struct store_msg, ... */
+	void *bulk;		/* MSG_LIST_BULK bytes for the cursor */
 };
+
+/*
+ * Bytes of records one cursor call returns (DB_MULTIPLE_KEY): a call per
+ * page of records rather than per record, which took most of the time of
+ * a FETCH 1:* (FLAGS). A multiple of 1024, larger than any page.
+ */
+#define MSG_LIST_BULK		(256u * 1024)
 
 static enum store_err
 msg_list_fn(struct store *st, DB_TXN *txn, void *ctx)
@@ -914,6 +1011,7 @@ msg_list_fn(struct store *st, DB_TXN *txn, void *ctx)
 	uint8_t kb[8];
 	enum store_err e;
 	unsigned count = 0;
+	u_int32_t op = DB_SET_RANGE;
 	DBC *c;
 	DBT k, d;
 	int ret;
@@ -925,31 +1023,55 @@ msg_list_fn(struct store *st, DB_TXN *txn, void *ctx)
 	if ((ret = store_cursor_open(st, st->messages, txn, &c)) != 0)
 		return store_dberr(st, ret, "cursor");
 	msg_key(kb, mb.id, l->next_uid);
-	msg_dbt(&k, kb, sizeof(kb));
-	msg_dbt(&d, NULL, 0);
-	ret = store_cursor_get(st, c, &k, &d, DB_SET_RANGE);
-	while (ret == 0 && k.size == 8 && store_be_get32(k.data) == mb.id) {
-		uint32_t uid = store_be_get32((uint8_t *)k.data + 4);
+	for (;;) {
+		void *pos, *kp, *dp;
+		u_int32_t kn, dn;
+		bool end = false;
 
-		if (count == MSG_LIST_BATCH) {
-			l->next_uid = uid;
-			l->done = false;
+		/* DB_SET_RANGE reads the key it lands on into k: it must
+		 * have room for it. */
+		msg_dbt(&k, kb, sizeof(kb));
+		k.ulen = sizeof(kb);
+		k.flags = DB_DBT_USERMEM;
+		msg_dbt(&d, l->bulk, MSG_LIST_BULK);
+		d.ulen = MSG_LIST_BULK;
+		d.flags = DB_DBT_USERMEM;
+		ret = store_cursor_get(st, c, &k, &d, op | DB_MULTIPLE_KEY);
+		if (ret != 0)
 			break;
+		op = DB_NEXT;
+		DB_MULTIPLE_INIT(pos, &d);
+		for (;;) {
+			uint32_t uid;
+
+			DB_MULTIPLE_KEY_NEXT(pos, &d, kp, kn, dp, dn);
+			if (pos == NULL)
+				break;
+			if (kn != 8 || store_be_get32(kp) != mb.id) {
+				end = true;
+				break;
+			}
+			uid = store_be_get32((uint8_t *)kp + 4);
+			if (count == MSG_LIST_BATCH) {
+				l->next_uid = uid;
+				l->done = false;
+				end = true;
+				break;
+			}
+			if (!store_msg_unpack(uid, dp, dn, &m)) {
+				ret = 0;
+				store_cursor_close(&c, &ret);
+				return msg_corrupt("message", mb.id, uid);
+			}
+			if (buf_add(&l->out, &m, sizeof(m)) < 0) {
+				ret = 0;
+				store_cursor_close(&c, &ret);
+				return STORE_ERR_IO;
+			}
+			count++;
 		}
-		if (!store_msg_unpack(uid, d.data, d.size, &m)) {
-			ret = 0;
-			store_cursor_close(&c, &ret);
-			return msg_corrupt("message", mb.id, uid);
-		}
-		if (buf_add(&l->out, &m, sizeof(m)) < 0) {
-			ret = 0;
-			store_cursor_close(&c, &ret);
-			return STORE_ERR_IO;
-		}
-		count++;
-		msg_dbt(&k, NULL, 0);
-		msg_dbt(&d, NULL, 0);
-		ret = store_cursor_get(st, c, &k, &d, DB_NEXT);
+		if (end)
+			break;
 	}
 	if (ret == DB_NOTFOUND)
 		ret = 0;
@@ -974,6 +1096,7 @@ store_msg_list(struct store *st, const char *user, const char *name,
 		return e;
 	l.next_uid = from_uid;
 	buf_init(&l.out, MSG_COLLECT_MAX);
+	l.bulk = xmalloc(MSG_LIST_BULK);
 	do {
 		if ((e = store_txn_run(st, STORE_TXN_NONE, msg_list_fn, &l)) !=
 		    STORE_OK)
@@ -987,6 +1110,107 @@ store_msg_list(struct store *st, const char *user, const char *name,
 		}
 	} while (!l.done && !stop);
 	buf_free(&l.out);
+	free(l.bulk);
+	return e;
+}
+
+/* ---- bulk scan (SEARCH) ---- */
+
+#define MSG_SCAN_BULK	(128u * 1024)	/* a few thousand records */
+
+struct msg_scan_ctx {
+	struct msg_target t;
+	uint32_t next_uid;
+	bool done;
+	DBT bulk;		/* DB_MULTIPLE_KEY buffer, ours */
+};
+
+/*
+ * One bulk read: as many records from next_uid on as fit in the buffer,
+ * in one database call instead of one call per record. The cursor is
+ * closed before the caller looks at them.
+ */
+static enum store_err
+msg_scan_fn(struct store *st, DB_TXN *txn, void *ctx)
+{
+	struct msg_scan_ctx *x = ctx;
+	struct store_mbox mb;
+	uint8_t kb[8];
+	enum store_err e;
+	DBC *c;
+	DBT k;
+	int ret;
+
+	x->done = true;
+	x->bulk.size = 0;
+	if ((e = msg_mbox(st, txn, &x->t, &mb)) != STORE_OK)
+		return e;
+	x->t.mbox_id = mb.id;
+	if ((ret = store_cursor_open(st, st->messages, txn, &c)) != 0)
+		return store_dberr(st, ret, "cursor");
+	msg_key(kb, mb.id, x->next_uid);
+	msg_dbt(&k, kb, sizeof(kb));
+	ret = store_cursor_get(st, c, &k, &x->bulk,
+	    DB_SET_RANGE | DB_MULTIPLE_KEY);
+	if (ret == DB_NOTFOUND) {
+		ret = 0;
+		x->bulk.size = 0;
+	}
+	store_cursor_close(&c, &ret);
+	return ret == 0 ? STORE_OK : store_dberr(st, ret, "message scan");
+}
+
+enum store_err
+store_msg_scan(struct store *st, const char *user, const char *name,
+    uint32_t mbox_id, uint32_t from_uid, store_msg_cb *cb, void *ctx)
+{
+	struct msg_scan_ctx x;
+	struct store_msg m;
+	enum store_err e;
+	bool stop = false;
+
+	if ((e = msg_target_init(&x.t, user, name, mbox_id)) != STORE_OK)
+		return e;
+	x.next_uid = from_uid;
+	memset(&x.bulk, 0, sizeof(x.bulk));
+	x.bulk.ulen = MSG_SCAN_BULK;
+	x.bulk.data = xmalloc(x.bulk.ulen);
+	x.bulk.flags = DB_DBT_USERMEM;
+	do {
+		void *p, *kp = NULL, *dp = NULL;
+		u_int32_t kl = 0, dl = 0;
+
+		if ((e = store_txn_run(st, STORE_TXN_NONE, msg_scan_fn, &x)) !=
+		    STORE_OK)
+			break;
+		if (x.bulk.size == 0)
+			break;
+		DB_MULTIPLE_INIT(p, &x.bulk);
+		for (;;) {
+			uint32_t uid;
+
+			DB_MULTIPLE_KEY_NEXT(p, &x.bulk, kp, kl, dp, dl);
+			if (p == NULL)
+				break;
+			/* The buffer may run past this mailbox's records. */
+			if (kl != 8 || store_be_get32(kp) != x.t.mbox_id) {
+				x.done = true;
+				break;
+			}
+			uid = store_be_get32((uint8_t *)kp + 4);
+			if (!store_msg_unpack(uid, dp, dl, &m)) {
+				e = msg_corrupt("message", x.t.mbox_id, uid);
+				break;
+			}
+			if ((stop = cb(ctx, &m) != 0) || uid == UINT32_MAX) {
+				x.done = true;
+				break;
+			}
+			x.next_uid = uid + 1;
+			x.done = false;
+		}
+	} while (e == STORE_OK && !x.done && !stop);
+	free(x.bulk.data);
 	return e;
 }
 
@@ -1128,7 +1352,8 @@ store_msg_set_flags(struct store *st, const char *user, const char *name,
 	f.keywords = keywords;
 	f.unchangedsince = unchangedsince;
 	buf_init(&f.out, MSG_COLLECT_MAX);
-	e = store_txn_run(st, STORE_TXN_WRITE, msg_flags_fn, &f);
+	/* Only flags, keywords and modseqs change: see STORE_TXN_FLAGS. */
+	e = store_txn_run(st, STORE_TXN_FLAGS, msg_flags_fn, &f);
 	for (off = 0; e == STORE_OK && cb != NULL && off < f.out.len;
 	    off += sizeof(struct msg_flag_res)) {
 		struct msg_flag_res r;
@@ -1786,6 +2011,187 @@ msg_mime_get(struct store *st, uint64_t body_id, uint64_t size,
 	    (const uint8_t *)"", raw.len, out) < 0)
 		e = STORE_ERR_IO;
 	buf_free(&raw);
+	return e;
+}
+
+/*
+ * Several structures along one cursor, read a bufferful of records at a
+ * time (DB_MULTIPLE_KEY). A FETCH walks messages in UID order, whose
+ * bodies were mostly stored in the same order: the records wanted are
+ * then next to each other, where a get per message paid a search from the
+ * root of the tree, and its locks, for each (most of a FETCH 1:*
+ * (BODYSTRUCTURE)). A body id far ahead of the buffer, or behind it, is
+ * searched for.
+ */
+#define MSG_MIME_GAP	64	/* ids ahead worth reading through */
+#define MSG_MIME_PER	2048	/* buffer bytes per message asked for */
+
+struct msg_mime_many_ctx {
+	const struct store_msg *msgs;
+	size_t n;
+	struct buf *out;
+	size_t base;		/* out->len on entry */
+	size_t *offs, *lens;	/* lens[i] SIZE_MAX: not found */
+	void *bulk;
+	size_t bulk_size;
+};
+
+/* The records in the buffer: the one pending, the last one passed. */
+struct msg_mime_pos {
+	DBT d;
+	void *p;		/* DB_MULTIPLE_KEY_NEXT position; NULL: none */
+	uint64_t key, prev;
+	const void *data;
+	size_t len;
+	bool pending, eof;
+};
+
+/* Moves to the next record of the buffer; false when it is used up. */
+static bool
+msg_mime_next(struct msg_mime_pos *mp)
+{
+	void *kp = NULL, *dp = NULL;
+	u_int32_t kn = 0, dn = 0;
+
+	if (mp->pending)
+		mp->prev = mp->key;
+	mp->pending = false;
+	if (mp->p == NULL)
+		return false;
+	DB_MULTIPLE_KEY_NEXT(mp->p, &mp->d, kp, kn, dp, dn);
+	if (mp->p == NULL || kn != 8)
+		return false;
+	mp->key = store_be_get64(kp);
+	mp->data = dp;
+	mp->len = dn;
+	mp->pending = true;
+	return true;
+}
+
+/* Fills the buffer from the cursor: from want on, or (step) onwards. */
+static int
+msg_mime_fill(struct store *st, DBC *c, struct msg_mime_many_ctx *x,
+    struct msg_mime_pos *mp, uint64_t want, bool step)
+{
+	uint8_t kb[8];
+	DBT k;
+	int ret;
+
+	mp->p = NULL;
+	mp->pending = false;
+	for (;;) {
+		store_be_put64(kb, want);
+		msg_dbt(&k, kb, sizeof(kb));
+		k.ulen = sizeof(kb);
+		k.flags = DB_DBT_USERMEM;
+		msg_dbt(&mp->d, x->bulk, x->bulk_size);
+		mp->d.ulen = (u_int32_t)x->bulk_size;
+		mp->d.flags = DB_DBT_USERMEM;
+		ret = store_cursor_get(st, c, &k, &mp->d, (step ? DB_NEXT :
+		    DB_SET_RANGE) | DB_MULTIPLE_KEY);
+		if (ret != DB_BUFFER_SMALL)
+			break;
+		/* One record larger than the buffer: make room for it. */
+		x->bulk_size = ((size_t)mp->d.size + 1023) / 1024 * 1024 +
+		    x->bulk_size;
+		x->bulk = xreallocarray(x->bulk, x->bulk_size, 1);
+	}
+	if (ret == DB_NOTFOUND) {
+		mp->eof = true;
+		return 0;
+	}
+	if (ret != 0)
+		return ret;
+	mp->eof = false;
+	DB_MULTIPLE_INIT(mp->p, &mp->d);
+	(void)msg_mime_next(mp);
+	return 0;
+}
+
+static enum store_err
+msg_mime_many_fn(struct store *st, DB_TXN *txn, void *ctx)
+{
+	struct msg_mime_many_ctx *x = ctx;
+	struct msg_mime_pos mp;
+	DBC *c;
+	size_t i;
+	int ret = 0;
+
+	buf_truncate(x->out, x->base);
+	memset(&mp, 0, sizeof(mp));
+	if ((ret = store_cursor_open(st, st->mime, txn, &c)) != 0)
+		return store_dberr(st, ret, "cursor");
+	for (i = 0; i < x->n && ret == 0; i++) {
+		uint64_t want = x->msgs[i].body_id;
+		bool searched = false;
+
+		x->lens[i] = SIZE_MAX;
+		for (;;) {
+			if (mp.pending && mp.key == want) {
+				x->offs[i] = x->out->len;
+				x->lens[i] = mp.len;
+				if (buf_add(x->out, mp.data, mp.len) < 0) {
+					store_cursor_close(&c, &ret);
+					return STORE_ERR_IO;
+				}
+				break;
+			}
+			if (mp.pending && mp.key < want) {
+				if (!msg_mime_next(&mp) && !mp.eof &&
+				    want - mp.prev <= MSG_MIME_GAP &&
+				    (ret = msg_mime_fill(st, c, x, &mp, want,
+				    true)) != 0)
+					break;
+				continue;
+			}
+			/* Not where the buffer stands: none, or search. */
+			if (searched || (mp.pending && want > mp.prev &&
+			    mp.prev != 0))
+				break;
+			if (!mp.pending && mp.eof && want > mp.prev &&
+			    mp.prev != 0)
+				break;
+			searched = true;
+			mp.prev = 0;
+			if ((ret = msg_mime_fill(st, c, x, &mp, want,
+			    false)) != 0)
+				break;
+		}
+	}
+	store_cursor_close(&c, &ret);
+	return ret == 0 ? STORE_OK : store_dberr(st, ret, "mime get");
+}
+
+enum store_err
+store_mime_get_many(struct store *st, const struct store_msg *msgs,
+    size_t n, struct buf *out, size_t *offs, size_t *lens)
+{
+	int64_t saved = store_watch_enter();
+	struct msg_mime_many_ctx x;
+	enum store_err e;
+	size_t i;
+
+	x.msgs = msgs;
+	x.n = n;
+	x.out = out;
+	x.base = out->len;
+	x.offs = offs;
+	x.lens = lens;
+	/* Enough for the batch, as a multiple of 1024 (DB_MULTIPLE_KEY). */
+	x.bulk_size = n < 8 ? 16 * 1024 : n > 256 ? 512 * 1024 :
+	    n * MSG_MIME_PER;
+	x.bulk = xmalloc(x.bulk_size);
+	e = store_txn_run(st, STORE_TXN_NONE, msg_mime_many_fn, &x);
+	free(x.bulk);
+	/* Bodies stored without a structure: parsed now, one by one. */
+	for (i = 0; i < n && e == STORE_OK; i++) {
+		if (lens[i] != SIZE_MAX)
+			continue;
+		offs[i] = out->len;
+		e = msg_mime_get(st, msgs[i].body_id, msgs[i].size, out);
+		lens[i] = out->len - offs[i];
+	}
+	store_watch_leave(saved);
 	return e;
 }
 

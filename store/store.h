@@ -50,6 +50,16 @@ struct store_options {
 	bool create;		/* create DATA_DIR/db and databases if missing */
 	bool nosync;		/* test stores: commit without fsync */
 	/*
+	 * Commits that change only flags, keywords and modseqs (STORE, the
+	 * \Seen of FETCH BODY[]) are fsynced too. Without it (and without
+	 * nosync) such a commit writes its log record to the operating
+	 * system before it returns, so a killed process loses nothing
+	 * acknowledged; only a power loss can lose the last ones, until
+	 * the next fsynced commit or checkpoint, since the log is written
+	 * in order.
+	 */
+	bool sync_flags;
+	/*
 	 * Checkpoints are taken by another process (the daemon's master):
 	 * a process that may be killed at any moment then holds the
 	 * checkpoint's region lock never.
@@ -89,7 +99,8 @@ struct store_options {
  */
 enum store_err store_open(const char *data_dir, const struct store_options *opt,
     struct store **st_r, const char **error_r) ATTR_WUR;
-/* Writes a checkpoint (and lets old log files go). */
+/* Writes a checkpoint (and lets old log files go) and, unless nosync,
+ * fsyncs the log, so flag changes committed before it are durable. */
 enum store_err store_checkpoint(struct store *st) ATTR_WUR;
 /* Closes all handles; sets *st to NULL. NULL is allowed. */
 void store_close(struct store **st);
@@ -268,6 +279,15 @@ typedef int store_msg_cb(void *ctx, const struct store_msg *msg);
 enum store_err store_msg_list(struct store *st, const char *user,
     const char *name, uint32_t mbox_id, uint32_t from_uid, store_msg_cb *cb,
     void *ctx) ATTR_WUR;
+/*
+ * The same walk for a scan of the whole mailbox (SEARCH): records are
+ * read in bulk, a few thousand per database call, and cb sees them with
+ * no cursor open (it may call the store). The mailbox found by the first
+ * read must stay the one named for the rest of the walk.
+ */
+enum store_err store_msg_scan(struct store *st, const char *user,
+    const char *name, uint32_t mbox_id, uint32_t from_uid, store_msg_cb *cb,
+    void *ctx) ATTR_WUR;
 /* One message; STORE_ERR_NOTFOUND also when no message has that UID. */
 enum store_err store_msg_get(struct store *st, const char *user,
     const char *name, uint32_t mbox_id, uint32_t uid,
@@ -279,6 +299,23 @@ enum store_err store_body_read(struct store *st, uint64_t body_id,
     uint64_t off, size_t n, struct buf *out) ATTR_WUR;
 
 /*
+ * SEARCH: the first bytes of many stored messages with one cursor, read
+ * straight into the caller's memory: for each v[i], bytes [0, want) of
+ * body_id into dst (at most the first 64 KiB), and got says how many
+ * came (fewer at the end of the message; 0 for a body that is not there,
+ * which store_body_read then explains). Faster in ascending body_id
+ * order.
+ */
+struct store_head {
+	uint64_t body_id;
+	uint8_t *dst;		/* room for want bytes */
+	size_t want;
+	size_t got;
+};
+enum store_err store_body_heads(struct store *st, struct store_head *v,
+    size_t n) ATTR_WUR;
+
+/*
  * Appends the MIME structure of a stored message (the blob of
  * store/mime.h: ENVELOPE, BODY, BODYSTRUCTURE and the byte range of every
  * part) to out. It was computed once when the message was stored; for a
@@ -286,6 +323,14 @@ enum store_err store_body_read(struct store *st, uint64_t body_id,
  */
 enum store_err store_mime_get(struct store *st, uint64_t body_id,
     uint64_t size, struct buf *out) ATTR_WUR;
+/*
+ * store_mime_get for each of msgs[0..n) (body_id and size), appended to
+ * out one after the other: the i-th is out->data[offs[i]..+lens[i]).
+ * Cheapest when the body ids ascend, as they mostly do in UID order.
+ */
+enum store_err store_mime_get_many(struct store *st,
+    const struct store_msg *msgs, size_t n, struct buf *out, size_t *offs,
+    size_t *lens) ATTR_WUR;
 
 /* Message bytes read from the store by this handle so far (for the
  * debug log and the tests that check partial reads stay partial). */

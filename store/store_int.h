@@ -148,6 +148,9 @@ int store_env_reopen(struct store *st);
  */
 enum store_txn_kind {
 	STORE_TXN_WRITE,	/* a durable write transaction */
+	/* a write that changes only flags, keywords and modseqs: written
+	 * to the OS at commit, fsynced only with opt.sync_flags */
+	STORE_TXN_FLAGS,
 	STORE_TXN_NONE,		/* reads without a transaction (txn is NULL) */
 };
 /* Record decoders shared with verify.c: false when the bytes are no

@@ -105,8 +105,16 @@ store_txn_once(struct store *st, enum store_txn_kind kind, store_txn_fn *fn,
 		(void)txn->abort(txn);
 		return store_dberr(st, ret, "txn_commit");
 	}
-	/* The handle is gone after commit, whatever it returns. */
-	if ((ret = txn->commit(txn, 0)) != 0)
+	/*
+	 * A flag change is written to the operating system before the
+	 * client hears OK, so killing any process loses nothing; its fsync
+	 * comes with the next durable commit or checkpoint (the log is
+	 * flushed in order). The handle is gone after commit, whatever it
+	 * returns.
+	 */
+	if ((ret = txn->commit(txn, kind == STORE_TXN_FLAGS &&
+	    !st->opt.nosync && !st->opt.sync_flags ? DB_TXN_WRITE_NOSYNC :
+	    0)) != 0)
 		return store_dberr(st, ret, "txn_commit");
 	if (!st->opt.no_checkpoint &&
 	    (ret = st->env->txn_checkpoint(st->env, STORE_CHECKPOINT_KB, 0,
@@ -214,5 +222,14 @@ store_checkpoint(struct store *st)
 	if (st->env == NULL)
 		return STORE_ERR_IO;
 	ret = st->env->txn_checkpoint(st->env, STORE_CHECKPOINT_KB, 0, 0);
-	return ret == 0 ? STORE_OK : store_dberr(st, ret, "txn_checkpoint");
+	if (ret != 0)
+		return store_dberr(st, ret, "txn_checkpoint");
+	/*
+	 * The checkpoint above waits for a megabyte of log: flag changes
+	 * committed without fsync (STORE_TXN_FLAGS) are made durable here
+	 * in any case, a no-op when the log on disk is already complete.
+	 */
+	if (!st->opt.nosync && (ret = st->env->log_flush(st->env, NULL)) != 0)
+		return store_dberr(st, ret, "log_flush");
+	return STORE_OK;
 }

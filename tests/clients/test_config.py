@@ -142,6 +142,8 @@ def check_bad_lines(store):
         ("number out of range", ["auth_max_failures = 0"],
          "'auth_max_failures' must be a number in 1..100, not '0'"),
         ("line without '='", ["port 1143"], "expected 'key = value'"),
+        ("bad fsync value", ["fsync = sometimes"],
+         "'fsync' must be yes, all or no, not 'sometimes'"),
     ]
     for i, (what, bad, message) in enumerate(cases):
         lines = ["# a comment", ""] + good[:2] + bad + good[2:]

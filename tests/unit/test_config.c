@@ -78,9 +78,45 @@ test_config_errors_name_the_line(void)
 	expect_error("no equals sign\n", ":1: expected 'key = value'");
 	expect_error("\n\nmax_sessions = lots\n", ":3: 'max_sessions' must be");
 	expect_error("max_sessions = 0\n", "'max_sessions' must be");
-	expect_error("fsync = maybe\n", "'fsync' must be yes or no");
+	expect_error("fsync = maybe\n", "'fsync' must be yes, all or no, "
+	    "not 'maybe'");
+	expect_error("\nfsync = flags\n", ":2: 'fsync' must be yes, all or no");
 	expect_error("data_dir =\n", "'data_dir' needs a value");
 	expect_error("max_sessions = 99999999999999999999999\n", "must be");
+}
+
+/* fsync takes three values: flag-only commits are fsynced only with "all". */
+void
+test_config_fsync_values(void)
+{
+	static const struct {
+		const char *value;
+		bool fsync, flags;
+	} cases[] = {
+		{ "yes", true, false }, { "all", true, true },
+		{ "no", false, false }, { "ALL", true, true },
+		{ "true", true, false }, { "0", false, false },
+	};
+	struct config cfg;
+	char err[256];
+	size_t i;
+
+	config_defaults(&cfg);
+	CU_ASSERT_TRUE(cfg.fsync);
+	CU_ASSERT_FALSE(cfg.fsync_flags);
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		/* Start from the opposite so that each field is really set. */
+		cfg.fsync = !cases[i].fsync;
+		cfg.fsync_flags = !cases[i].flags;
+		CU_ASSERT_EQUAL(config_set(&cfg, "fsync", cases[i].value, err,
+		    sizeof(err)), 0);
+		CU_ASSERT_EQUAL(cfg.fsync, cases[i].fsync);
+		CU_ASSERT_EQUAL(cfg.fsync_flags, cases[i].flags);
+	}
+	CU_ASSERT_EQUAL(config_set(&cfg, "fsync", "some", err, sizeof(err)),
+	    -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "'fsync' must be yes, all or no"));
+	config_free(&cfg);
 }
 
 void

@@ -587,3 +587,117 @@ test_search_bounds(void)
 	CU_ASSERT_EQUAL(uid, 1);
 	search_free(&prog);
 }
+
+/* ---- The text matcher against mime_text_contains ---- */
+
+/* Pieces the test texts are made of: ASCII, the two characters that
+ * fold to ASCII (U+0130, U+017F) and their lone bytes, other letters,
+ * invalid and truncated sequences. */
+static const char *const t_bits[] = {
+	"a", "I", "s", "S", "x", " ", "\n", "\xc4\xb0", "\xc5\xbf",
+	"\xc4", "\xc5", "\xb0", "\xbf", "\xc4\xb1", "\xc3\xa9", "\xc3\x89",
+	"\xe0\xa0", "\xff", "is", "IS",
+};
+
+static bool
+t_feed_split(struct search_textmatch *t, const uint8_t *p, size_t n,
+    size_t split)
+{
+	search_textmatch_reset(t);
+	(void)search_textmatch_feed(t, p, split);
+	return search_textmatch_feed(t, p + split, n - split);
+}
+
+void
+test_search_textmatch_same_answers(void)
+{
+	static const char *const needles[] = {
+		"is", "si", "i", "IS", "sis", "a is", "x\xc4\xb0", "", "xs",
+		"\xc3\xa9", "\xc3\x89s", "\xc4\xb0", "\xc4\xb1",
+	};
+	uint32_t seed = 1;
+	size_t ni, round;
+
+	for (ni = 0; ni < N_ELEMENTS(needles); ni++) {
+		const uint8_t *nd = (const uint8_t *)needles[ni];
+		size_t nn = strlen(needles[ni]);
+		struct search_textmatch t;
+		bool ascii = true;
+
+		for (round = 0; round < nn; round++)
+			ascii = ascii && nd[round] < 0x80;
+		search_textmatch_init(&t, nd, nn);
+		for (round = 0; round < 400; round++) {
+			uint8_t hay[64];
+			size_t hn = 0, k, split;
+			bool want;
+
+			for (k = 0; k < 10; k++) {
+				const char *b;
+
+				seed = seed * 1103515245u + 12345u;
+				b = t_bits[(seed >> 16) % N_ELEMENTS(t_bits)];
+				memcpy(hay + hn, b, strlen(b));
+				hn += strlen(b);
+			}
+			want = mime_text_contains(hay, hn, nd, nn);
+			CU_ASSERT_EQUAL(search_textmatch_contains(&t, hay, hn),
+			    want);
+			/* Fed in two pieces, split anywhere (ASCII needles;
+			 * the others go to mime_text_match as they are). */
+			for (split = 0; ascii && split <= hn; split++)
+				CU_ASSERT_EQUAL(t_feed_split(&t, hay, hn,
+				    split), want);
+		}
+		search_textmatch_free(&t);
+	}
+}
+
+void
+test_search_textmatch_fold_assumption(void)
+{
+	uint32_t cp;
+
+	/* The ASCII path relies on this: only ASCII, U+0130 and U+017F
+	 * fold into ASCII. A change to mime_text_fold must change it. */
+	for (cp = 0; cp < 0x110000; cp++) {
+		bool ascii = mime_text_fold(cp) < 0x80;
+
+		CU_ASSERT_EQUAL(ascii, cp < 0x80 || cp == 0x130 ||
+		    cp == 0x17f);
+		if (ascii != (cp < 0x80 || cp == 0x130 || cp == 0x17f))
+			break;
+	}
+	CU_ASSERT_EQUAL(mime_text_fold(0x130), 'i');
+	CU_ASSERT_EQUAL(mime_text_fold(0x17f), 's');
+}
+
+void
+test_search_textmatch_streams(void)
+{
+	struct search_textmatch t;
+	size_t i;
+
+	/* A match across many one-byte pieces, and a lead byte held back
+	 * between two pieces. */
+	search_textmatch_init(&t, (const uint8_t *)"Quarterly", 9);
+	for (i = 0; i < 9; i++)
+		CU_ASSERT_EQUAL(search_textmatch_feed(&t,
+		    (const uint8_t *)"QUARTERLY" + i, 1), i == 8);
+	search_textmatch_reset(&t);
+	CU_ASSERT_FALSE(search_textmatch_feed(&t, (const uint8_t *)"quart", 5));
+	CU_ASSERT_FALSE(search_textmatch_feed(&t, (const uint8_t *)"", 0));
+	CU_ASSERT_TRUE(search_textmatch_feed(&t, (const uint8_t *)"erly", 4));
+	search_textmatch_free(&t);
+	search_textmatch_init(&t, (const uint8_t *)"xis", 3);
+	CU_ASSERT_FALSE(search_textmatch_feed(&t, (const uint8_t *)"x\xc4",
+	    2));
+	CU_ASSERT_TRUE(search_textmatch_feed(&t, (const uint8_t *)"\xb0s",
+	    2));
+	search_textmatch_reset(&t);
+	CU_ASSERT_FALSE(search_textmatch_feed(&t, (const uint8_t *)"x\xc4",
+	    2));
+	CU_ASSERT_FALSE(search_textmatch_feed(&t, (const uint8_t *)"\xb1s",
+	    2));
+	search_textmatch_free(&t);
+}

@@ -4,6 +4,14 @@
  * (RFC 3348) \HasChildren and \HasNoChildren and the special-use
  * attributes (RFC 6154 §2) \Archive \Drafts \Junk \Sent \Trash.
  *
+ * Because SPECIAL-USE is advertised, LIST also takes the extended forms
+ * that RFC 6154 §2 defines options for, in the RFC 5258 syntax (RFC 6154
+ * §6): "LIST (SPECIAL-USE) ref pattern", a parenthesised list of patterns,
+ * and "RETURN (SPECIAL-USE)". Only that much: SPECIAL-USE is the only
+ * selection and return option, and LIST-EXTENDED is deliberately not
+ * advertised (no SUBSCRIBED, REMOTE, RECURSIVEMATCH, CHILDREN return
+ * option), so clients that want more keep to the plain LIST.
+ *
  * Wildcards: '*' matches anything, '%' anything but the delimiter. The
  * matcher walks the pattern as a set of states (no backtracking), so its
  * cost is bounded by name length times pattern length whatever the client
@@ -18,6 +26,13 @@
 #include "cmd.h"
 #include "cmd_util.h"
 #include "resp.h"
+
+/* The RFC 6154 §2 attributes a mailbox may carry. */
+#define LIST_SPECIAL_USE_FLAGS	(STORE_MBOX_ARCHIVE | STORE_MBOX_DRAFTS | \
+	STORE_MBOX_JUNK | STORE_MBOX_SENT | STORE_MBOX_TRASH)
+
+/* The patterns of one LIST, with the reference before each, together. */
+#define LIST_PATTERNS_BYTES_MAX	(8 * STORE_NAME_MAX)
 
 struct list_entry {
 	char *name;
@@ -204,6 +219,106 @@ list_root(struct session *s, const uint8_t *ref, size_t refn)
 	resp_end(s);
 }
 
+/* A LIST command as read: the reference, its patterns, its options. */
+struct list_req {
+	const uint8_t *ref;
+	size_t refn;
+	const uint8_t **pats;	/* npats of them, lengths in patns */
+	size_t *patns;
+	size_t npats;
+	bool special_use;	/* the SPECIAL-USE selection option */
+};
+
+static void
+list_req_free(struct list_req *r)
+{
+	xfree(&r->pats);
+	xfree(&r->patns);
+}
+
+/*
+ * Reads LIST's arguments (RFC 3501 §6.3.8, and the extended forms of RFC
+ * 5258 as far as RFC 6154 §2 and §6 need them):
+ *   LIST [SP "(" [option *(SP option)] ")"] SP mailbox SP mbox-or-pat
+ *        [SP "RETURN" SP "(" [option *(SP option)] ")"]
+ * where mbox-or-pat is a list-mailbox or "(" list-mailbox *(SP
+ * list-mailbox) ")" and SPECIAL-USE is the only option. An unknown
+ * selection option must be refused with BAD; so is an unknown return
+ * option, as we cannot honour it. Without the SPECIAL-USE capability
+ * (turned off by `capabilities`) only the plain form is accepted.
+ * On false the client has been answered.
+ */
+static bool
+list_ext_args(struct session *s, struct args *a, struct list_req *r)
+{
+	bool ext = capa_has(s->capa, CAPA_SPECIAL_USE);
+	size_t i, total = 0;
+
+	memset(r, 0, sizeof(*r));
+	if (ext && args_list_open(a)) {
+		while (!args_list_close(a)) {
+			if (!args_word(a, "SPECIAL-USE")) {
+				cmd_bad_args(s, "LIST selection options "
+				    "(SPECIAL-USE)");
+				return false;
+			}
+			r->special_use = true;
+		}
+	}
+	/* No more patterns than arguments left. */
+	r->pats = xreallocarray(NULL, a->n - a->i + 1, sizeof(*r->pats));
+	r->patns = xreallocarray(NULL, a->n - a->i + 1, sizeof(*r->patns));
+	if (!args_astring(a, &r->ref, &r->refn))
+		goto bad_pattern;
+	if (ext && args_list_open(a)) {
+		do {
+			if (!args_list_mailbox(a, &r->pats[r->npats],
+			    &r->patns[r->npats]))
+				goto bad_pattern;
+			r->npats++;
+		} while (!args_list_close(a));
+	} else if (args_list_mailbox(a, &r->pats[0], &r->patns[0])) {
+		r->npats = 1;
+	} else {
+		goto bad_pattern;
+	}
+	if (ext && args_word(a, "RETURN")) {
+		if (!args_list_open(a))
+			goto bad_return;
+		while (!args_list_close(a)) {
+			/* Plain LIST already shows the special-use
+			 * attributes (RFC 6154 §2 allows it), so the
+			 * option asks for nothing more. */
+			if (!args_word(a, "SPECIAL-USE"))
+				goto bad_return;
+		}
+	}
+	if (!cmd_args_end(s, a))
+		return false;
+	for (i = 0; i < r->npats; i++) {
+		if (r->refn + r->patns[i] > 2 * STORE_NAME_MAX) {
+			resp_bad(s, "Pattern too long");
+			return false;
+		}
+		if (r->patns[i] > 0)
+			total += r->refn + r->patns[i];
+	}
+	/* Every name is matched against every pattern: bound the work a
+	 * list of patterns (literals, each up to the limit above) can ask
+	 * for to a small multiple of one long pattern's. */
+	if (total > LIST_PATTERNS_BYTES_MAX) {
+		resp_bad(s, "Too many patterns");
+		return false;
+	}
+	return true;
+bad_pattern:
+	cmd_bad_args(s, "reference and mailbox pattern");
+	return false;
+bad_return:
+	cmd_bad_args(s, "RETURN (SPECIAL-USE)");
+	return false;
+}
+
 static bool
 list_args(struct session *s, struct args *a, const uint8_t **ref,
     size_t *refn, const uint8_t **pat, size_t *patn)
@@ -221,25 +336,68 @@ list_args(struct session *s, struct args *a, const uint8_t **ref,
 	return true;
 }
 
+/* True if name matches one of the n patterns (none empty). */
+static bool
+list_match_any(const struct list_pattern *lps, size_t n, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (list_match(&lps[i], name))
+			return true;
+	}
+	return false;
+}
+
 void
 cmd_list(struct session *s, struct args *a)
 {
-	const uint8_t *ref, *pat;
-	size_t refn, patn, i;
-	struct list_pattern lp;
+	struct list_req r;
+	struct list_pattern *lps = NULL;
 	struct list_ctx lc = { NULL, 0, 0 };
+	size_t i, nlps = 0, prefixn = 0;
+	bool root = false;
 	enum store_err e;
 	char *prefix;
 
-	if (!list_args(s, a, &ref, &refn, &pat, &patn))
-		return;
-	if (patn == 0) {
-		list_root(s, ref, refn);
-		resp_ok(s, "LIST completed");
-		return;
+	if (!list_ext_args(s, a, &r))
+		goto out;
+	lps = xreallocarray(NULL, r.npats, sizeof(*lps));
+	for (i = 0; i < r.npats; i++) {
+		size_t pn;
+
+		/* An empty pattern asks for the delimiter and the root
+		 * (RFC 3501 §6.3.8); the root is no mailbox, so it has no
+		 * special use and the SPECIAL-USE selection leaves it out
+		 * (RFC 6154 §2). */
+		if (r.patns[i] == 0) {
+			root = !r.special_use;
+			continue;
+		}
+		list_pattern_init(&lps[nlps], r.ref, r.refn, r.pats[i],
+		    r.patns[i]);
+		/* Only names starting with what all the patterns share
+		 * before their first wildcard can match. */
+		pn = list_pattern_prefix(&lps[nlps]);
+		if (nlps == 0)
+			prefixn = pn;
+		else {
+			size_t j = 0;
+
+			while (j < prefixn && j < pn &&
+			    lps[nlps].pat[j] == lps[0].pat[j])
+				j++;
+			prefixn = j;
+		}
+		nlps++;
 	}
-	list_pattern_init(&lp, ref, refn, pat, patn);
-	prefix = xmemdup0(lp.pat, list_pattern_prefix(&lp));
+	if (root)
+		list_root(s, r.ref, r.refn);
+	if (nlps == 0) {
+		resp_ok(s, "LIST completed");
+		goto out;
+	}
+	prefix = xmemdup0(lps[0].pat, prefixn);
 	e = store_mbox_list(s->store, s->user, prefix, list_collect, &lc);
 	free(prefix);
 	if (e != STORE_OK) {
@@ -249,12 +407,15 @@ cmd_list(struct session *s, struct args *a)
 	for (i = 0; i < lc.n; i++) {
 		bool noselect = (lc.v[i].flags & STORE_MBOX_NOSELECT) != 0;
 
-		if (!list_match(&lp, lc.v[i].name))
+		if (r.special_use && (lc.v[i].flags & LIST_SPECIAL_USE_FLAGS)
+		    == 0)
+			continue;
+		if (!list_match_any(lps, nlps, lc.v[i].name))
 			continue;
 		resp_begin(s);
 		resp_add(s, "LIST (%s", noselect ? "\\Noselect" : "");
 		/* The attributes of extensions that `capabilities` left on
-		 * (RFC 3348, RFC 6154). */
+		 * (RFC 3348, RFC 6154), the same for every form of LIST. */
 		if (capa_has(s->capa, CAPA_CHILDREN))
 			resp_add(s, "%s%s", noselect ? " " : "",
 			    list_has_children(&lc, i) ? "\\HasChildren" :
@@ -269,7 +430,10 @@ cmd_list(struct session *s, struct args *a)
 	resp_ok(s, "LIST completed");
 out:
 	list_ctx_free(&lc);
-	list_pattern_free(&lp);
+	for (i = 0; i < nlps; i++)
+		list_pattern_free(&lps[i]);
+	free(lps);
+	list_req_free(&r);
 }
 
 static int

@@ -6,7 +6,7 @@
  * In a mailbox opened with EXAMINE they answer NO [READ-ONLY] (COPY reads
  * only, so it works there). CONDSTORE and QRESYNC (RFC 7162): STORE's
  * UNCHANGEDSINCE and MODIFIED, MODSEQ in its FETCH responses, VANISHED
- * for expunges, HIGHESTMODSEQ after EXPUNGE.
+ * for expunges, HIGHESTMODSEQ after EXPUNGE and MOVE.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -412,6 +412,7 @@ cmd_move(struct session *s, struct args *a)
 	struct msgref *refs = NULL;
 	uint32_t *uids = NULL, uidvalidity = 0, first = 0;
 	size_t n, i;
+	uint64_t hms;
 	enum store_err e;
 
 	if (!store_refs(s, a, &refs, &n))
@@ -454,11 +455,28 @@ cmd_move(struct session *s, struct args *a)
 	}
 	for (i = 0; i < n; i++)
 		(void)store_expunged_cb(s, uids[i]);
-	resync_vanished_flush(s);	/* RFC 6851 §4.3 with QRESYNC */
+	resync_vanished_flush(s);	/* RFC 6851 §4.4 with QRESYNC */
+	/*
+	 * Something went (the move is all or nothing), so with QRESYNC the
+	 * new HIGHESTMODSEQ goes in the tagged OK, as after EXPUNGE (RFC 6851
+	 * §4.4, RFC 7162 §3.2). Its sync also reports what a move into the
+	 * selected mailbox itself brought. A CONDSTORE-only session gets no
+	 * code, as after EXPUNGE: RFC 7162 §3.2.7 makes it optional there.
+	 */
+	if (s->qresync && resync_sync_highestmodseq(s, &hms)) {
+		char code[48];
+
+		if (snprintf(code, sizeof(code), "HIGHESTMODSEQ %llu",
+		    (unsigned long long)hms) > 0) {
+			resp_tagged(s, "OK", code, "MOVE completed");
+			goto out;
+		}
+	}
 	/* A move into the selected mailbox itself brings new messages. */
-	if (strcmp(dst, s->selected) == 0)
+	if (!s->closing && strcmp(dst, s->selected) == 0)
 		select_sync(s, false);
-	resp_ok(s, "MOVE completed");
+	if (!s->closing)	/* not after a BYE from the sync */
+		resp_ok(s, "MOVE completed");
 out:
 	free(uids);
 	free(refs);

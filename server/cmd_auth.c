@@ -87,24 +87,30 @@ static void
 auth_attempt(struct session *s, const char *user, const uint8_t *pass,
     size_t passlen)
 {
-	char path[4096], esc[PASSWD_USER_MAX * 4 + 8];
+	/* The path on the heap: a session's stack keeps every page it has
+	 * ever touched, and this frame sits above the deepest calls. */
+	struct buf path = BUF_INITIALIZER(SIZE_MAX);
+	char esc[PASSWD_USER_MAX * 4 + 8];
 	struct store_options opt = { .create = false, .nosync = false };
 	const char *error;
 	enum passwd_result pr;
 	enum store_err e;
 
 	log_escape((const uint8_t *)user, strlen(user), esc, sizeof(esc));
-	if (snprintf(path, sizeof(path), "%s/passwd", s->cfg->data_dir) >=
-	    (int)sizeof(path)) {
+	if (buf_addf(&path, "%s/passwd", s->cfg->data_dir) < 0) {
+		buf_free(&path);
 		cmd_store_error(s, STORE_ERR_IO);
 		return;
 	}
-	pr = passwd_check(path, user, pass, passlen);
+	pr = passwd_check(buf_cstr(&path), user, pass, passlen);
 	if (pr == PASSWD_IOERR) {
-		log_msg(LOG_ERR, "passwd file %s unreadable", path);
+		log_msg(LOG_ERR, "passwd file %s unreadable",
+		    buf_cstr(&path));
+		buf_free(&path);
 		resp_no(s, "UNAVAILABLE", "Authentication unavailable");
 		return;
 	}
+	buf_free(&path);
 	if (pr != PASSWD_OK) {
 		log_msg(LOG_NOTICE, "authentication failed for user=%s", esc);
 		auth_failed(s, "AUTHENTICATIONFAILED",

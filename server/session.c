@@ -6,6 +6,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -543,6 +544,40 @@ session_process_input(struct session *s)
 }
 
 
+/*
+ * Memory a session gives back once it has changed state (logged in,
+ * selected or closed a mailbox) and the client has then gone quiet for
+ * SESSION_TRIM_WAIT_MS. Those commands free much of what they used (the
+ * 32 KiB work area of the password hash, the buffers of the store open and
+ * of SELECT), but the allocator keeps freed memory below its trim
+ * threshold; and the pages of the store's shared regions that the open and
+ * the command touched stay mapped (store_release_maps). A session may then
+ * sit idle for hours with all of it. A client that goes on at once pays
+ * nothing; other commands leave it alone, as they come in quick succession
+ * and would pay for giving memory back and taking it again.
+ */
+#define SESSION_TRIM_WAIT_MS	20
+
+static enum session_state session_trimmed_state = SESSION_NOTAUTH;
+static const char *session_trimmed_selected;
+
+static bool
+session_trim_pending(const struct session *s)
+{
+	return s->state != session_trimmed_state ||
+	    s->selected != session_trimmed_selected;
+}
+
+static void
+session_trim(const struct session *s)
+{
+	session_trimmed_state = s->state;
+	session_trimmed_selected = s->selected;
+	/* First: finding the mappings allocates (and frees) a little. */
+	store_release_maps(s->store);
+	(void)malloc_trim(0);
+}
+
 /* While IDLE, how often the selected mailbox is looked at (RFC 2177): an
  * update reaches the client within this, plus the time to send it. */
 #define SESSION_IDLE_POLL_MS	200
@@ -573,6 +608,7 @@ session_read(struct session *s)
 	for (;;) {
 		time_t left = limit - (session_now() - start);
 		struct timespec ts;
+		bool trim;
 		int r;
 
 		if (fault_session_check(s) < 0)
@@ -587,8 +623,10 @@ session_read(struct session *s)
 			log_msg(LOG_INFO, "disconnected: idle timeout");
 			return -1;
 		}
-		ts.tv_sec = s->idling ? 0 : left;
-		ts.tv_nsec = s->idling ? SESSION_IDLE_POLL_MS * 1000000L : 0;
+		trim = session_trim_pending(s);
+		ts.tv_sec = s->idling || trim ? 0 : left;
+		ts.tv_nsec = trim ? SESSION_TRIM_WAIT_MS * 1000000L :
+		    s->idling ? SESSION_IDLE_POLL_MS * 1000000L : 0;
 		/* Bytes OpenSSL already decrypted are not on the fd: poll
 		 * would wait for more while they sit there. */
 		if (s->tls != NULL && tls_pending(s->tls) > 0)
@@ -600,6 +638,10 @@ session_read(struct session *s)
 		if (r < 0) {
 			log_msg(LOG_ERR, "poll: %s", strerror(errno));
 			return -1;
+		}
+		if (r == 0 && trim) {
+			session_trim(s);
+			continue;
 		}
 		if (r == 0) {
 			if (s->idling) {

@@ -4,6 +4,7 @@
  * process died holding the environment), error routing to the log, the
  * databases, closing, and reopening after another process ran recovery.
  */
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -15,6 +16,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -37,6 +39,16 @@ static _Thread_local char store_open_errbuf[512];
  * own).
  */
 static const struct store *store_opened;
+
+/* The region mappings of the store open in this process (one per process),
+ * found by the first store_release_maps after the open. */
+#define STORE_MAPS_MAX	8
+static struct {
+	void *addr;
+	size_t len;
+} store_maps[STORE_MAPS_MAX];
+static size_t store_nmaps;
+static bool store_maps_known;
 
 const char *
 store_strerror(enum store_err e)
@@ -189,6 +201,10 @@ store_db_open(struct store *st, DB **db_r, const char *file)
 	/*
 	 * Databases are created when missing even without opt.create, so
 	 * that a newer version opening an older store adds its databases.
+	 * (Leaving DB_CREATE out for a database that is there saves
+	 * nothing: Berkeley DB looks at the file the same way, and the
+	 * auto-commit open of an existing database logs nothing, so its
+	 * commit writes and syncs nothing either.)
 	 */
 	ret = db->open(db, NULL, file, NULL, DB_BTREE,
 	    DB_CREATE | DB_AUTO_COMMIT, STORE_FILE_MODE);
@@ -212,13 +228,23 @@ store_env_close(struct store *st)
 	for (i = 0; i < N_ELEMENTS(dbs); i++) {
 		if (*dbs[i] == NULL)
 			continue;
-		/* After a panic nothing may be written back. */
-		if ((ret = (*dbs[i])->close(*dbs[i],
-		    st->quiet ? DB_NOSYNC : 0)) != 0 &&
+		/*
+		 * DB_NOSYNC: every change is in the log, written at commit,
+		 * and the pages a handle leaves dirty stay in the shared
+		 * cache, where the next checkpoint writes them (it opens a
+		 * file no handle has open). Flushing and fsyncing each file
+		 * here cost every logout two fsyncs and protected nothing
+		 * that recovery does not. After a panic nothing may be
+		 * written back anyway.
+		 */
+		if ((ret = (*dbs[i])->close(*dbs[i], DB_NOSYNC)) != 0 &&
 		    ret != DB_RUNRECOVERY)
 			log_msg(LOG_ERR, "store: close: %s", db_strerror(ret));
 		*dbs[i] = NULL;
 	}
+	/* The regions are unmapped with the environment. */
+	store_nmaps = 0;
+	store_maps_known = false;
 	if (st->env != NULL) {
 		if ((ret = st->env->close(st->env, 0)) != 0 &&
 		    ret != DB_RUNRECOVERY)
@@ -311,26 +337,115 @@ store_regions_allocate(const struct store *st)
 	if ((d = opendir(st->home)) == NULL)
 		return STORE_OK;
 	while (e == STORE_OK && (de = readdir(d)) != NULL) {
-		char path[4096];
 		struct stat sb;
-		int fd, n;
+		int fd;
 
 		if (!store_region_name(de->d_name))
 			continue;
-		n = snprintf(path, sizeof(path), "%s/%s", st->home,
-		    de->d_name);
-		if (n < 0 || (size_t)n >= sizeof(path) ||
-		    (fd = open(path, O_RDWR | O_CLOEXEC)) < 0)
+		/* Once a file has its blocks it keeps them: the common case,
+		 * every open but the first, needs no open(2) here. */
+		if (fstatat(dirfd(d), de->d_name, &sb, AT_SYMLINK_NOFOLLOW) ==
+		    0 && S_ISREG(sb.st_mode) &&
+		    (sb.st_size == 0 || sb.st_blocks * 512 >= sb.st_size))
+			continue;
+		if ((fd = openat(dirfd(d), de->d_name, O_RDWR | O_CLOEXEC |
+		    O_NOFOLLOW)) < 0)
 			continue;
 		if (fstat(fd, &sb) == 0 && sb.st_size > 0 &&
 		    fallocate(fd, 0, 0, sb.st_size) < 0 &&
 		    (errno == ENOSPC || errno == EDQUOT || errno == EFBIG))
 			e = store_open_fail(STORE_ERR_NOSPACE, "allocating "
-			    "%s: %s", path, strerror(errno));
+			    "%s/%s: %s", st->home, de->d_name,
+			    strerror(errno));
 		(void)close(fd);
 	}
 	(void)closedir(d);
 	return e;
+}
+
+/* A line of /proc/self/maps: "lo-hi perms offset dev inode path", of a
+ * shared read-write mapping. (By
+ * hand, not sscanf: this runs on an idle session's stack, which keeps
+ * every page it ever used, and sscanf's frames are large.) */
+static bool
+store_maps_parse(const char *line, unsigned long *lo, unsigned long *hi,
+    unsigned long long *ino)
+{
+	const char *p = line;
+	char *end;
+	int field;
+
+	errno = 0;
+	*lo = strtoul(p, &end, 16);
+	if (end == p || *end != '-')
+		return false;
+	p = end + 1;
+	*hi = strtoul(p, &end, 16);
+	if (end == p || *end != ' ' || *hi <= *lo)
+		return false;
+	/* Only a shared mapping: MADV_DONTNEED on a private one would
+	 * throw its contents away. */
+	if (strncmp(end, " rw-s ", 6) != 0)
+		return false;
+	p = end;
+	for (field = 0; field < 3; field++) {	/* perms, offset, dev */
+		while (*p == ' ')
+			p++;
+		while (*p != ' ' && *p != '\0')
+			p++;
+	}
+	*ino = strtoull(p, &end, 10);
+	return end != p && errno == 0;
+}
+
+/*
+ * Finds this process's mappings of the region files in /proc/self/maps
+ * (matched by inode: the name there is the canonical path, which the
+ * configured one need not be) and records them in store_maps.
+ */
+static void
+store_regions_find(const struct store *st)
+{
+	char *line = NULL, *iobuf;
+	size_t cap = 0;
+	FILE *f;
+	int dfd;
+
+	store_nmaps = 0;
+	store_maps_known = true;
+	if ((dfd = open(st->home, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return;
+	if ((f = fopen("/proc/self/maps", "re")) == NULL) {
+		(void)close(dfd);
+		return;
+	}
+	/* The whole file in a read or two, not stdio's 1 KiB at a time. */
+	iobuf = xmalloc(16384);
+	(void)setvbuf(f, iobuf, _IOFBF, 16384);
+	while (getline(&line, &cap, f) > 0 && store_nmaps < STORE_MAPS_MAX) {
+		unsigned long long ino;
+		unsigned long lo, hi;
+		char *path = strchr(line, '/'), *name, *end;
+		struct stat sb;
+
+		if (path == NULL)
+			continue;
+		if ((end = strchr(path, '\n')) != NULL)
+			*end = '\0';
+		name = strrchr(path, '/') + 1;
+		if (!store_region_name(name) ||
+		    !store_maps_parse(line, &lo, &hi, &ino) ||
+		    fstatat(dfd, name, &sb, 0) < 0 ||
+		    (unsigned long long)sb.st_ino != ino)
+			continue;
+		store_maps[store_nmaps].addr = (void *)lo;
+		store_maps[store_nmaps].len = hi - lo;
+		store_nmaps++;
+	}
+	(void)fclose(f);
+	free(iobuf);
+	free(line);
+	(void)close(dfd);
 }
 
 /* Processes (one thread each) the environment tracks for failchk. */
@@ -869,6 +984,31 @@ store_env_reopen(struct store *st)
 		return -1;
 	log_msg(LOG_NOTICE, "store: environment reopened after recovery");
 	return 0;
+}
+
+/*
+ * A session maps the pages of the shared regions it touches, and its share
+ * of each counts in its memory (PSS). Opening the environment touches far
+ * more of them than the session goes on to use: DB_FAILCHK walks the whole
+ * buffer pool and the thread table, and each read fault maps the pages
+ * around it too. MADV_DONTNEED on a shared file mapping only unmaps: the
+ * data stays in the file and the page cache (nothing of the store changes;
+ * the region mutexes are keyed by file and offset, not by address), and a
+ * later touch maps a page again.
+ */
+void
+store_release_maps(struct store *st)
+{
+	size_t i;
+
+	if (st == NULL || st != store_opened || st->env == NULL ||
+	    st->pid != getpid())
+		return;
+	if (!store_maps_known)
+		store_regions_find(st);
+	for (i = 0; i < store_nmaps; i++)
+		(void)madvise(store_maps[i].addr, store_maps[i].len,
+		    MADV_DONTNEED);
 }
 
 void

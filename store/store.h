@@ -104,6 +104,10 @@ enum store_err store_open(const char *data_dir, const struct store_options *opt,
 enum store_err store_checkpoint(struct store *st) ATTR_WUR;
 /* Closes all handles; sets *st to NULL. NULL is allowed. */
 void store_close(struct store **st);
+/* Unmaps the pages of the shared regions this process has mapped (they
+ * stay in the store; a later touch maps them again), so that a session
+ * going idle does not keep a share of them. NULL is allowed. */
+void store_release_maps(struct store *st);
 /* The Berkeley DB library this process runs with (db_version()), as text. */
 const char *store_db_version(void);
 

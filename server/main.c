@@ -129,22 +129,60 @@ main_set_handler(int sig, void (*fn)(int))
 	(void)sigaction(sig, &sa, NULL);
 }
 
-/* Checks that the data directory and its store can be opened, running
- * Berkeley DB recovery if a process died holding it. */
+#define MAIN_CHECK_TRIES	5
+#define MAIN_CHECK_PAUSE_MS	200
+
+/*
+ * Checks that the data directory and its store can be opened, running
+ * Berkeley DB recovery if a process died holding it. Each attempt is a
+ * child: Berkeley DB allows one DB_REGISTER open per process, and a
+ * process of the daemon that ran before (a store check it had forked, a
+ * session) may still be dying and hand the store one more recovery.
+ */
 static void
 main_check_store(const struct config *cfg)
 {
-	struct store_options opt = { .create = false, .nosync = !cfg->fsync };
-	struct store *st = NULL;
-	const char *error = NULL;
+	struct timespec pause = { 0, MAIN_CHECK_PAUSE_MS * 1000 * 1000 };
+	unsigned attempt;
+	int status = 0;
 
-	if (store_open(cfg->data_dir, &opt, &st, &error) != STORE_OK) {
-		log_msg(LOG_ERR, "cannot open the store in %s: %s (run "
-		    "'refimapctl -d %s init' first?)", cfg->data_dir,
-		    error != NULL ? error : "unknown error", cfg->data_dir);
-		exit(EX_CONFIG);
+	for (attempt = 0; attempt < MAIN_CHECK_TRIES; attempt++) {
+		pid_t pid = fork();
+
+		if (pid < 0) {
+			log_msg(LOG_ERR, "fork: %s", strerror(errno));
+			exit(EX_OSERR);
+		}
+		if (pid == 0) {
+			struct store_options opt = { .create = false,
+			    .nosync = !cfg->fsync };
+			struct store *st = NULL;
+			const char *error = NULL;
+			enum store_err e;
+
+			e = store_open(cfg->data_dir, &opt, &st, &error);
+			if (e != STORE_OK && e != STORE_ERR_TRYAGAIN)
+				log_msg(LOG_ERR, "cannot open the store in "
+				    "%s: %s (run 'refimapctl -d %s init' "
+				    "first?)", cfg->data_dir, error != NULL ?
+				    error : store_strerror(e), cfg->data_dir);
+			store_close(&st);
+			_exit(e == STORE_OK ? 0 : e == STORE_ERR_TRYAGAIN ?
+			    EX_TEMPFAIL : EX_CONFIG);
+		}
+		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+			;
+		if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+			return;
+		if (!WIFEXITED(status) || WEXITSTATUS(status) != EX_TEMPFAIL)
+			break;
+		(void)nanosleep(&pause, NULL);
 	}
-	store_close(&st);
+	if (WIFEXITED(status) && WEXITSTATUS(status) == EX_TEMPFAIL)
+		log_msg(LOG_ERR, "cannot open the store in %s: it still "
+		    "needs recovery after %u attempts", cfg->data_dir,
+		    MAIN_CHECK_TRIES);
+	exit(EX_CONFIG);
 }
 
 /* implicit_tls: the handshake comes before the greeting (RFC 8314 §3.3);

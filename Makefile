@@ -173,6 +173,12 @@ bench: deps
 	$(MAKE) all
 	REFIMAPD_BUILD=$(O) N=$(N) sh bench/run.sh
 
+# Per-command costs at growing mailbox sizes, and 1,000 concurrent
+# sessions (bench/README.md); SIZES=10000,100000 (default up to 1,000,000).
+bench-scale: deps
+	$(MAKE) all
+	timeout 7200 python3 bench/scale.py --build $(O) $(if $(SIZES),--sizes $(SIZES))
+
 # The examples name /usr/local/sbin; installed, they name SBINDIR.
 MAN5 = refimapd.conf.5
 MAN8 = refimapd.8 refimapctl.8
@@ -203,6 +209,6 @@ clean:
 	rm -rf build build-asan build-fuzz
 
 .PHONY: check-fuzz all deps unit protocol check check-asan check-nodeps demo install uninstall clean \
-	bench
+	bench bench-scale
 
 -include $(shell find $(O) -name '*.d' 2>/dev/null)

@@ -8,7 +8,10 @@
  * A selected session keeps the UIDs of the mailbox in order (its sequence
  * number map) and the MODSEQ it has reported up to; select_sync reads what
  * changed since then from the store's change index, so its cost follows the
- * changes, not the mailbox.
+ * changes, not the mailbox. SELECT builds that map from the runs of
+ * consecutive UIDs the store derives from the mailbox's lowest and highest
+ * UID and its expunge log, without reading the message records when the
+ * runs add up to the message count (docs/PERFORMANCE.md).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +24,13 @@
 #include "resp.h"
 #include "resync.h"
 
+/* Messages SELECT looks at one by one for [UNSEEN n] before it reads
+ * them in batches. */
+#define SELECT_UNSEEN_PROBE	8
+
 #define SELECT_FLAGS "\\Answered \\Flagged \\Deleted \\Seen \\Draft"
+
+static uint32_t select_seq(const struct session *s, uint32_t uid);
 
 static void
 select_leave(struct session *s)
@@ -143,6 +152,91 @@ select_load_cb(void *ctx, const struct store_msg *msg)
 	return 0;
 }
 
+/* Stops the walk at the first message without \Seen. */
+static int
+select_unseen_cb(void *ctx, const struct store_msg *msg)
+{
+	uint32_t *uid = ctx;
+
+	if ((msg->flags & STORE_FLAG_SEEN) != 0)
+		return 0;
+	*uid = msg->uid;
+	return 1;
+}
+
+/*
+ * The session's UID map without reading the message records: the store
+ * gives the mailbox's UIDs as runs (its lowest to its highest UID less
+ * what its expunge log says is gone), and when the runs hold as many UIDs
+ * as the mailbox has messages they are exactly its UIDs. SELECT then
+ * costs the same at any size but for filling the map (4 bytes a
+ * message). false when the counts disagree or writers kept changing the
+ * mailbox: the caller walks the records. *mb is replaced by the record
+ * the map belongs to.
+ */
+static bool
+select_load_runs(struct session *s, const char *name, struct store_mbox *mb,
+    uint32_t *first_unseen_r)
+{
+	struct store_mbox now;
+	uint32_t *runs, uid, unseen = 0;
+	uint64_t total = 0;
+	size_t nruns, i, n = 0, probe;
+
+	if (store_mbox_uid_runs(s->store, s->user, name, &now, &runs,
+	    &nruns) != STORE_OK)
+		return false;
+	for (i = 0; i < nruns; i++)
+		total += (uint64_t)runs[2 * i + 1] - runs[2 * i] + 1;
+	if (now.id != mb->id || total != now.messages) {
+		free(runs);
+		return false;
+	}
+	*mb = now;
+	if (total > 0) {
+		/* Room for what later syncs push, as select_push_uid grows. */
+		s->capuids = (size_t)total + 64;
+		s->uids = xreallocarray(s->uids, s->capuids, sizeof(uint32_t));
+		for (i = 0; i < nruns; i++) {
+			for (uid = runs[2 * i]; ; uid++) {
+				s->uids[n++] = uid;
+				if (uid == runs[2 * i + 1])
+					break;
+			}
+		}
+		s->nuids = n;
+	}
+	free(runs);
+	/*
+	 * [UNSEEN n]: the first message without \Seen. The counters say
+	 * when there is none, or when it is the first; otherwise the first
+	 * few are read one at a time, then a walk stops at it, so it costs
+	 * what comes before it.
+	 */
+	*first_unseen_r = 0;
+	if (n == 0 || now.unseen == 0)
+		return true;
+	if (now.unseen == now.messages) {
+		*first_unseen_r = 1;
+		return true;
+	}
+	for (probe = 0; probe < n && probe < SELECT_UNSEEN_PROBE; probe++) {
+		struct store_msg m;
+
+		if (store_msg_get(s->store, s->user, name, now.id,
+		    s->uids[probe], &m) == STORE_OK &&
+		    (m.flags & STORE_FLAG_SEEN) == 0) {
+			*first_unseen_r = (uint32_t)probe + 1;
+			return true;
+		}
+	}
+	if (probe < n && store_msg_list(s->store, s->user, name, now.id,
+	    s->uids[probe], select_unseen_cb, &unseen) == STORE_OK &&
+	    unseen != 0)
+		*first_unseen_r = select_seq(s, unseen);
+	return true;
+}
+
 static void
 select_open(struct session *s, struct args *a, bool readonly)
 {
@@ -153,6 +247,7 @@ select_open(struct session *s, struct args *a, bool readonly)
 	uint32_t recent;
 	enum store_err e;
 	bool was_selected = s->state == SESSION_SELECTED;
+	bool loaded;
 
 	/* A failed SELECT leaves no mailbox selected (RFC 3501 §6.3.1). */
 	select_leave(s);
@@ -174,8 +269,11 @@ select_open(struct session *s, struct args *a, bool readonly)
 		resp_no(s, "NONEXISTENT", "Mailbox is not selectable");
 		return;
 	}
+	/* The map from the store's UID runs, or else from the records. */
+	loaded = e == STORE_OK &&
+	    select_load_runs(s, name, &mb, &sl.first_unseen);
 	s->modseq = mb.highestmodseq;
-	if (e == STORE_OK)
+	if (e == STORE_OK && !loaded)
 		e = store_msg_list(s->store, s->user, name, mb.id, 1,
 		    select_load_cb, &sl);
 	/* EXAMINE changes nothing, \Recent included (RFC 3501 §6.3.2). */

@@ -15,6 +15,7 @@
  * (selectable or a \Noselect placeholder), and a placeholder always has
  * inferiors.
  */
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -298,6 +299,247 @@ store_mbox_get(struct store *st, const char *user, const char *name,
 		return e == STORE_ERR_INVALID ? STORE_ERR_NOTFOUND : e;
 	g.mb = mb_r;
 	return store_txn_run(st, STORE_TXN_NONE, mbox_get_fn, &g);
+}
+
+/* --- the UIDs of a mailbox as runs (SELECT) --- */
+
+struct mbox_runs_ctx {
+	struct store_key k;
+	struct store_mbox mb;
+	uint32_t first, last;	/* lowest and highest UID; 0, 0: none */
+	struct buf gaps;	/* expunged ranges inside them: u32 pairs */
+	struct buf runs;	/* the result: u32 pairs */
+};
+
+/*
+ * One cursor step on the messages database, keys only: the data is not
+ * copied (a partial read of no bytes). 0, DB_NOTFOUND or an error.
+ */
+static int
+mbox_msg_key_step(struct store *st, DBC *c, uint8_t kb[8], u_int32_t op)
+{
+	DBT k, d;
+
+	memset(&k, 0, sizeof(k));
+	k.data = kb;
+	k.size = 8;
+	k.ulen = 8;
+	k.flags = DB_DBT_USERMEM;
+	memset(&d, 0, sizeof(d));
+	d.flags = DB_DBT_PARTIAL;
+	return store_cursor_get(st, c, &k, &d, op);
+}
+
+/* The mailbox's lowest and highest UID (0, 0 when it has no message). */
+static enum store_err
+mbox_bounds_read(struct store *st, uint32_t id, uint32_t *first_r,
+    uint32_t *last_r)
+{
+	uint8_t kb[8];
+	DBC *c;
+	int ret;
+
+	*first_r = *last_r = 0;
+	if ((ret = store_cursor_open(st, st->messages, NULL, &c)) != 0)
+		return store_dberr(st, ret, "cursor");
+	store_be_put32(kb, id);
+	store_be_put32(kb + 4, 0);
+	ret = mbox_msg_key_step(st, c, kb, DB_SET_RANGE);
+	if (ret == 0 && store_be_get32(kb) == id) {
+		*first_r = store_be_get32(kb + 4);
+		/* The last record of the mailbox: just before the first key
+		 * of the next id, or the last of all. */
+		if (id < UINT32_MAX) {
+			store_be_put32(kb, id + 1);
+			store_be_put32(kb + 4, 0);
+			ret = mbox_msg_key_step(st, c, kb, DB_SET_RANGE);
+			ret = ret == 0 ? mbox_msg_key_step(st, c, kb, DB_PREV) :
+			    ret == DB_NOTFOUND ?
+			    mbox_msg_key_step(st, c, kb, DB_LAST) : ret;
+		} else {
+			ret = mbox_msg_key_step(st, c, kb, DB_LAST);
+		}
+		if (ret == 0 && store_be_get32(kb) == id)
+			*last_r = store_be_get32(kb + 4);
+		else if (ret == 0 || ret == DB_NOTFOUND)
+			*first_r = 0;	/* gone meanwhile: not stable */
+	}
+	if (ret == DB_NOTFOUND)
+		ret = 0;
+	store_cursor_close(&c, &ret);
+	return ret == 0 ? STORE_OK : store_dberr(st, ret, "message bounds");
+}
+
+/*
+ * The expunged ranges of mailbox id that meet [first, last], clipped to
+ * it, appended to gaps. The expunge log keeps every range since the
+ * mailbox was made, so this costs what was expunged, not what is there.
+ */
+static enum store_err
+mbox_gaps_read(struct store *st, uint32_t id, uint32_t first, uint32_t last,
+    struct buf *gaps)
+{
+	uint8_t kb[12], pair[8];
+	u_int32_t op = DB_SET_RANGE;
+	DBC *c;
+	DBT k, d;
+	int ret;
+
+	buf_reset(gaps);
+	if ((ret = store_cursor_open(st, st->expunged, NULL, &c)) != 0)
+		return store_dberr(st, ret, "cursor");
+	store_be_put32(kb, id);
+	store_be_put64(kb + 4, 0);
+	memset(&d, 0, sizeof(d));
+	d.flags = DB_DBT_REALLOC;
+	for (;;) {
+		const uint8_t *p;
+		size_t off;
+
+		memset(&k, 0, sizeof(k));
+		k.data = kb;
+		k.size = sizeof(kb);
+		k.ulen = sizeof(kb);
+		k.flags = DB_DBT_USERMEM;
+		if ((ret = store_cursor_get(st, c, &k, &d, op)) != 0)
+			break;
+		op = DB_NEXT;
+		if (k.size != sizeof(kb) || store_be_get32(kb) != id)
+			break;
+		p = d.data;
+		for (off = 0; off + 8 <= d.size; off += 8) {
+			uint32_t lo = store_be_get32(p + off);
+			uint32_t hi = store_be_get32(p + off + 4);
+
+			if (lo > hi || hi < first || lo > last)
+				continue;
+			store_be_put32(pair, lo < first ? first : lo);
+			store_be_put32(pair + 4, hi > last ? last : hi);
+			if (buf_add(gaps, pair, sizeof(pair)) < 0) {
+				ret = ENOMEM;
+				break;
+			}
+		}
+		if (ret != 0)
+			break;
+	}
+	free(d.data);
+	if (ret == DB_NOTFOUND)
+		ret = 0;
+	store_cursor_close(&c, &ret);
+	return ret == 0 ? STORE_OK : store_dberr(st, ret, "expunged ranges");
+}
+
+static int
+mbox_pair_cmp(const void *a, const void *b)
+{
+	uint32_t x = store_be_get32(a), y = store_be_get32(b);
+
+	return x < y ? -1 : x > y;
+}
+
+/* runs = [first, last] less the gaps, in order, as host-order u32 pairs. */
+static enum store_err
+mbox_runs_make(struct mbox_runs_ctx *r)
+{
+	uint32_t next = r->first, run[2];
+	size_t off, n = r->gaps.len / 8;
+
+	buf_reset(&r->runs);
+	if (r->first == 0)
+		return STORE_OK;
+	if (n > 1)	/* an empty buffer may have no data at all */
+		qsort(r->gaps.data, n, 8, mbox_pair_cmp);
+	for (off = 0; off < r->gaps.len; off += 8) {
+		uint32_t lo = store_be_get32(r->gaps.data + off);
+		uint32_t hi = store_be_get32(r->gaps.data + off + 4);
+
+		if (lo > next) {
+			run[0] = next;
+			run[1] = lo - 1;
+			if (buf_add(&r->runs, run, sizeof(run)) < 0)
+				return STORE_ERR_IO;
+		}
+		if (hi >= next) {
+			if (hi == r->last)
+				return STORE_OK;
+			next = hi + 1;
+		}
+	}
+	run[0] = next;
+	run[1] = r->last;
+	return buf_add(&r->runs, run, sizeof(run)) < 0 ? STORE_ERR_IO :
+	    STORE_OK;
+}
+
+static bool
+mbox_same(const struct store_mbox *a, const struct store_mbox *b)
+{
+	return a->id == b->id && a->highestmodseq == b->highestmodseq &&
+	    a->messages == b->messages && a->uidnext == b->uidnext;
+}
+
+/*
+ * The mailbox record read twice with the bounds and the gaps in between,
+ * without a transaction (a reader holds no lock that would keep writers
+ * out): when both reads agree, no change to the mailbox committed in
+ * between, since every change raises HIGHESTMODSEQ, so what was read
+ * belongs to that record.
+ */
+static enum store_err
+mbox_runs_fn(struct store *st, DB_TXN *txn, void *ctx)
+{
+	struct mbox_runs_ctx *r = ctx;
+	struct store_mbox again;
+	enum store_err e;
+	bool found;
+	int tries;
+
+	for (tries = 0; tries < 3; tries++) {
+		if ((e = mbox_read(st, txn, &r->k, &r->mb, &found)) !=
+		    STORE_OK)
+			return e;
+		if (!found)
+			return STORE_ERR_NOTFOUND;
+		if ((e = mbox_bounds_read(st, r->mb.id, &r->first,
+		    &r->last)) != STORE_OK ||
+		    (r->first != 0 && (e = mbox_gaps_read(st, r->mb.id,
+		    r->first, r->last, &r->gaps)) != STORE_OK) ||
+		    (e = mbox_read(st, txn, &r->k, &again, &found)) !=
+		    STORE_OK)
+			return e;
+		if (!found)
+			return STORE_ERR_NOTFOUND;
+		if (mbox_same(&r->mb, &again) &&
+		    (r->first != 0) == (r->mb.messages != 0))
+			return mbox_runs_make(r);
+	}
+	return STORE_ERR_TRYAGAIN;
+}
+
+enum store_err
+store_mbox_uid_runs(struct store *st, const char *user, const char *name,
+    struct store_mbox *mb_r, uint32_t **runs_r, size_t *nruns_r)
+{
+	struct mbox_runs_ctx r;
+	enum store_err e;
+
+	*runs_r = NULL;
+	*nruns_r = 0;
+	if ((e = store_key_user_name(&r.k, user, name, false)) != STORE_OK)
+		return e == STORE_ERR_INVALID ? STORE_ERR_NOTFOUND : e;
+	buf_init(&r.gaps, MBOX_COLLECT_MAX);
+	buf_init(&r.runs, MBOX_COLLECT_MAX);
+	e = store_txn_run(st, STORE_TXN_NONE, mbox_runs_fn, &r);
+	buf_free(&r.gaps);
+	if (e != STORE_OK) {
+		buf_free(&r.runs);
+		return e;
+	}
+	*mb_r = r.mb;
+	*runs_r = (uint32_t *)(void *)r.runs.data;	/* the caller frees */
+	*nruns_r = r.runs.len / 8;
+	return STORE_OK;
 }
 
 /* --- create --- */

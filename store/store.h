@@ -154,6 +154,20 @@ enum store_err store_mbox_get(struct store *st, const char *user,
     const char *name, struct store_mbox *mb_r) ATTR_WUR;
 
 /*
+ * For SELECT: the mailbox and its UIDs as runs of consecutive UIDs
+ * ((*runs_r)[2i] to (*runs_r)[2i + 1], ascending; the caller frees
+ * *runs_r), from one moment (read between two reads of the record that
+ * agree), without reading the message records: the lowest and the
+ * highest UID less the ranges of the expunge log. Every message's UID is
+ * in a run; when the runs hold mb_r->messages UIDs in all, every UID of
+ * the runs is a message. STORE_ERR_TRYAGAIN when writers kept changing
+ * the mailbox meanwhile.
+ */
+enum store_err store_mbox_uid_runs(struct store *st, const char *user,
+    const char *name, struct store_mbox *mb_r, uint32_t **runs_r,
+    size_t *nruns_r) ATTR_WUR;
+
+/*
  * Creates a mailbox (flags: special-use bits) with a new id and
  * UIDVALIDITY, uidnext 1, and any missing superiors ("a" and "a/b" for
  * "a/b/c") as ordinary selectable mailboxes. An existing \Noselect

@@ -451,6 +451,20 @@ store_regions_find(const struct store *st)
 /* Processes (one thread each) the environment tracks for failchk. */
 #define STORE_THREADS	4096
 
+/*
+ * The shared regions are sized when they are made (the first open, and
+ * every recovery), whoever makes them, so these hold for the most
+ * sessions a daemon may serve at once, not for max_sessions as configured
+ * now. Berkeley DB's defaults run out at about 130 concurrent sessions
+ * (mutexes: each open database handle takes several) and a single EXPUNGE
+ * of ~10,000 scattered messages ran out of lock entries. The mutex region
+ * is made whole at its maximum; the lock and thread tables grow as needed
+ * up to STORE_REGION_MAX.
+ */
+#define STORE_MUTEXES		65536
+#define STORE_LOCKS		100000	/* locks, lock objects */
+#define STORE_REGION_MAX	(512u * 1024 * 1024)
+
 /* DB_ENV->failchk asks whether a process that used the environment still
  * runs (one process, one thread, per handle here). */
 static int
@@ -575,6 +589,12 @@ store_env_attach(struct store *st)
 	    (ret = env->set_lk_detect(env, DB_LOCK_DEFAULT)) != 0 ||
 	    (ret = env->set_isalive(env, store_isalive)) != 0 ||
 	    (ret = env->set_thread_count(env, STORE_THREADS)) != 0 ||
+	    (ret = env->mutex_set_max(env, STORE_MUTEXES)) != 0 ||
+	    (ret = env->set_memory_max(env, 0, STORE_REGION_MAX)) != 0 ||
+	    (ret = env->set_memory_init(env, DB_MEM_THREAD,
+	    STORE_THREADS)) != 0 ||
+	    (ret = env->set_lk_max_locks(env, STORE_LOCKS)) != 0 ||
+	    (ret = env->set_lk_max_objects(env, STORE_LOCKS)) != 0 ||
 	    (ret = env->set_lg_filemode(env, STORE_FILE_MODE)) != 0 ||
 	    /* Log files go only at checkpoints, never under a running
 	     * backup: store_log_prune (store/backup.c). */

@@ -30,6 +30,7 @@
 #include "datetime.h"
 #include "../store/mime.h"
 #include "msgpart.h"
+#include "flags.h"
 #include "resp.h"
 #include "resync.h"
 #include "seqset.h"
@@ -399,16 +400,6 @@ static void
 fetch_line_flags(struct session *s, struct fetch_line *l,
     const struct store_msg *m, char ***kw)
 {
-	static const struct {
-		uint32_t bit;
-		const char *name;
-	} sys[] = {
-		{ STORE_FLAG_ANSWERED, "\\Answered" },
-		{ STORE_FLAG_FLAGGED, "\\Flagged" },
-		{ STORE_FLAG_DELETED, "\\Deleted" },
-		{ STORE_FLAG_SEEN, "\\Seen" },
-		{ STORE_FLAG_DRAFT, "\\Draft" },
-	};
 	bool first = true;
 	size_t i;
 
@@ -418,11 +409,11 @@ fetch_line_flags(struct session *s, struct fetch_line *l,
 		return;
 	}
 	fetch_line_put(s, l, "(", 1);
-	for (i = 0; i < N_ELEMENTS(sys); i++) {
-		if ((m->flags & sys[i].bit) != 0) {
+	for (i = 0; i < FLAGS_NSYSTEM; i++) {
+		if ((m->flags & flags_system[i].bit) != 0) {
 			if (!first)
 				fetch_line_put(s, l, " ", 1);
-			fetch_line_str(s, l, sys[i].name);
+			fetch_line_str(s, l, flags_system[i].name);
 			first = false;
 		}
 	}

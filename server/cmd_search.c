@@ -159,29 +159,6 @@ search_body_cb(void *ctx, struct search_textmatch *tm, bool with_headers)
 #define SEARCH_HDR_FIRST	4000
 #define SEARCH_HDR_START	1024
 
-/* The length of the header in p[0..n) up to and including the empty line
- * that ends it, or 0 if that line is not in p (the same rule as
- * msgpart_header's). */
-static size_t
-search_header_end(const uint8_t *p, size_t n)
-{
-	const uint8_t *lf;
-	size_t i = 0;
-
-	if (n >= 2 && p[0] == '\r' && p[1] == '\n')
-		return 2;
-	if (n >= 1 && p[0] == '\n')
-		return 1;
-	while ((lf = memchr(p + i, '\n', n - i)) != NULL) {
-		i = (size_t)(lf - p) + 1;
-		if (i + 1 < n && p[i] == '\r' && p[i + 1] == '\n')
-			return i + 2;
-		if (i < n && p[i] == '\n')
-			return i + 1;
-	}
-	return 0;
-}
-
 static bool
 search_hdr_cb(void *ctx, const uint8_t **p_r, size_t *n_r)
 {
@@ -190,7 +167,7 @@ search_hdr_cb(void *ctx, const uint8_t **p_r, size_t *n_r)
 	size_t end;
 
 	/* The first empty line of a prefix is the message's. */
-	if (h->pre != NULL && (end = search_header_end(h->pre, h->npre)) != 0) {
+	if (h->pre != NULL && (end = msgpart_header_end(h->pre, h->npre)) != 0) {
 		*p_r = h->pre;
 		*n_r = end;
 		if (end > h->longest)

@@ -21,6 +21,7 @@
 #include "capa.h"
 #include "cmd.h"
 #include "cmd_util.h"
+#include "flags.h"
 #include "resp.h"
 #include "resync.h"
 
@@ -383,24 +384,14 @@ select_keywords_free(char ***kw)
 void
 select_write_flags(struct session *s, const struct store_msg *m, char ***kw)
 {
-	static const struct {
-		uint32_t bit;
-		const char *name;
-	} sys[] = {
-		{ STORE_FLAG_ANSWERED, "\\Answered" },
-		{ STORE_FLAG_FLAGGED, "\\Flagged" },
-		{ STORE_FLAG_DELETED, "\\Deleted" },
-		{ STORE_FLAG_SEEN, "\\Seen" },
-		{ STORE_FLAG_DRAFT, "\\Draft" },
-	};
 	const char *sep = "";
 	size_t i;
 
 	resp_add_str(s, "(");
-	for (i = 0; i < N_ELEMENTS(sys); i++) {
-		if (m->flags & sys[i].bit) {
+	for (i = 0; i < FLAGS_NSYSTEM; i++) {
+		if (m->flags & flags_system[i].bit) {
 			resp_add_str(s, sep);
-			resp_add_str(s, sys[i].name);
+			resp_add_str(s, flags_system[i].name);
 			sep = " ";
 		}
 	}

@@ -7,14 +7,11 @@
 #include "../lib/imapstr.h"
 #include "flags.h"
 
-static const struct {
-	const char *name;
-	uint32_t bit;
-} flags_system[] = {
-	{ "\\Seen", STORE_FLAG_SEEN },
+const struct flags_name flags_system[FLAGS_NSYSTEM] = {
 	{ "\\Answered", STORE_FLAG_ANSWERED },
 	{ "\\Flagged", STORE_FLAG_FLAGGED },
 	{ "\\Deleted", STORE_FLAG_DELETED },
+	{ "\\Seen", STORE_FLAG_SEEN },
 	{ "\\Draft", STORE_FLAG_DRAFT },
 };
 

@@ -11,6 +11,14 @@
 #include "../store/store.h"
 #include "args.h"
 
+/* The system flags but \Recent, in the order FETCH FLAGS lists them. */
+#define FLAGS_NSYSTEM	5
+struct flags_name {
+	const char *name;
+	uint32_t bit;
+};
+extern const struct flags_name flags_system[FLAGS_NSYSTEM];
+
 struct flags_list {
 	uint32_t system;	/* STORE_FLAG_* */
 	const char *keywords[STORE_KEYWORDS_MAX];	/* point into the args */

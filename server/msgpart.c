@@ -8,10 +8,8 @@
 
 #define MSGPART_CHUNK	16384
 
-/* The end of the header within p[0..n), 0 if not found yet. p starts at
- * the beginning of a line. */
-static size_t
-msgpart_find_end(const uint8_t *p, size_t n)
+size_t
+msgpart_header_end(const uint8_t *p, size_t n)
 {
 	const uint8_t *lf;
 	size_t i = 0;
@@ -51,7 +49,7 @@ msgpart_header(struct store *st, const struct store_msg *m, struct buf *out)
 		 * that an empty line split across reads is found. */
 		while (scanned > 0 && out->data[start + scanned - 1] != '\n')
 			scanned--;
-		end = msgpart_find_end(out->data + start + scanned,
+		end = msgpart_header_end(out->data + start + scanned,
 		    out->len - start - scanned);
 		if (end != 0) {
 			end += scanned;

@@ -22,6 +22,10 @@
  */
 enum store_err msgpart_header_size(struct store *st,
     const struct store_msg *m, uint64_t *size_r) ATTR_WUR;
+/* The length of the header in p[0..n) (a message's first bytes) up to
+ * and including the empty line that ends it, or 0 if that line is not in
+ * p yet. */
+size_t msgpart_header_end(const uint8_t *p, size_t n);
 /* Appends the header (as above) to out. */
 enum store_err msgpart_header(struct store *st, const struct store_msg *m,
     struct buf *out) ATTR_WUR;

@@ -26,8 +26,15 @@
 #include "admin.h"
 #include "store_int.h"
 
-/* One cache for the whole environment; each session maps it, so small. */
-#define STORE_CACHE_BYTES	(2u * 1024 * 1024)
+/*
+ * One cache for the whole environment, shared by every process. Sessions
+ * map only the pages they touch, and give them back when idle
+ * (store_release_maps). 64 MiB holds the header pages of some 10,000
+ * messages, or the message records and MIME structures of far more, so
+ * that a repeated SEARCH HEADER or FETCH BODYSTRUCTURE does not read each
+ * page from the kernel again (docs/PERFORMANCE.md).
+ */
+#define STORE_CACHE_BYTES	(64u * 1024 * 1024)
 #define STORE_FILE_MODE		0600
 #define STORE_DIR_MODE		0700
 

@@ -46,7 +46,7 @@ from lib import check, check_eq  # noqa: E402
 
 DOMAIN = "example.test"
 STORE_USER = "nobody"           # owns the store; pipe(8) runs deliver as it
-TMPFS_SIZE = "32m"              # larger than one Berkeley DB log file (10 MB)
+TMPFS_SIZE = "160m"             # the regions (up to ~90 MB) and a log file (10 MB)
 WAIT = 20.0                     # any one thing Postfix is expected to do
 POSTFIX_CMD_TIMEOUT = 30
 

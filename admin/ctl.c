@@ -3,9 +3,11 @@
  * exit codes, and opening the store and the passwd file. Kept apart from
  * refimapctl.c's main() so that the unit tests can link the verbs.
  */
+#include <sys/prctl.h>
 #include <sys/stat.h>
 
 #include <errno.h>
+#include <grp.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -101,11 +103,12 @@ ctl_need_store(const struct ctl *ctl)
 }
 
 /*
- * Root acts as the owner of the data directory: the files it makes in the
+ * Root becomes the owner of the data directory: the files it makes in the
  * store (Berkeley DB's regions and log files, the lock file) and under
  * run/ must stay writable by the daemon's sessions, which run as that
- * user. Only the effective ids change; nothing is done when the owner is
- * root or we are not.
+ * user. The drop is for good (real, effective and saved ids), so nothing
+ * of root is left to a process that then reads the store; nothing is done
+ * when the owner is root or we are not.
  */
 int
 ctl_act_as_owner(const struct ctl *ctl)
@@ -118,12 +121,19 @@ ctl_act_as_owner(const struct ctl *ctl)
 		ctl_err("cannot use %s: %s", ctl->data_dir, strerror(errno));
 		return EX_CONFIG;
 	}
-	if (sb.st_uid != 0 &&
-	    (setegid(sb.st_gid) < 0 || seteuid(sb.st_uid) < 0)) {
+	if (sb.st_uid == 0)
+		return 0;
+	if (setgroups(0, NULL) < 0 ||
+	    setresgid(sb.st_gid, sb.st_gid, sb.st_gid) < 0 ||
+	    setresuid(sb.st_uid, sb.st_uid, sb.st_uid) < 0) {
 		ctl_err("cannot act as the owner of %s: %s", ctl->data_dir,
 		    strerror(errno));
 		return EX_OSERR;
 	}
+	/* Changing ids made the process undumpable; with no privilege
+	 * left, it may be dumpable like the owner's other processes (the
+	 * sanitizers need that). */
+	(void)prctl(PR_SET_DUMPABLE, 1);
 	return 0;
 }
 

@@ -51,8 +51,8 @@ int ctl_check_name(const char *user);
 int ctl_need_store(const struct ctl *ctl);
 /* Opens the existing store; an exit code with a message on failure. */
 int ctl_store_open(const struct ctl *ctl, struct store **st_r);
-/* Run as root, takes the data directory owner's ids as the effective ones
- * (0, or an exit code with a message). */
+/* Run as root, becomes the data directory's owner for good (0, or an
+ * exit code with a message). */
 int ctl_act_as_owner(const struct ctl *ctl);
 /* Whether the passwd file has the user: 0 and *found_r, or an exit code. */
 int ctl_user_exists(const struct ctl *ctl, const char *user, bool *found_r);

@@ -71,22 +71,26 @@ deliver_read(int fd, uint64_t max, struct buf *msg)
 }
 
 enum deliver_result
-deliver_fd(struct store *st, const char *user, const char *mailbox, int fd,
-    uint64_t max, uint32_t *uid_r, const char **used_r,
+deliver_read_fd(int fd, uint64_t max, struct buf *msg)
+{
+	enum deliver_result r = deliver_read(fd, max, msg);
+
+	if (r != DELIVER_OK)
+		buf_free(msg);
+	return r;
+}
+
+enum deliver_result
+deliver_store(struct store *st, const char *user, const char *mailbox,
+    const struct buf *msg, uint32_t *uid_r, const char **used_r,
     enum store_err *store_err_r)
 {
 	struct store_append *ap = NULL;
-	struct buf msg;
-	enum deliver_result r;
 	enum store_err e;
 	uint32_t uidvalidity;
 
 	*store_err_r = STORE_OK;
 	*used_r = mailbox;
-	if ((r = deliver_read(fd, max, &msg)) != DELIVER_OK) {
-		buf_free(&msg);
-		return r;
-	}
 	e = store_user_init(st, user);
 	if (e == STORE_OK && strcmp(mailbox, "INBOX") != 0) {
 		struct store_mbox mb;
@@ -101,14 +105,13 @@ deliver_fd(struct store *st, const char *user, const char *mailbox, int fd,
 		}
 	}
 	if (e == STORE_OK)
-		e = store_append_begin(st, msg.len, &ap);
-	if (e == STORE_OK && msg.len > 0)
-		e = store_append_data(ap, msg.data, msg.len);
+		e = store_append_begin(st, msg->len, &ap);
+	if (e == STORE_OK && msg->len > 0)
+		e = store_append_data(ap, msg->data, msg->len);
 	if (e == STORE_OK)
 		e = store_append_commit(ap, user, *used_r, 0, 0, 0,
 		    (int64_t)time(NULL), 0, uid_r, &uidvalidity);
 	store_append_free(&ap);
-	buf_free(&msg);
 	*store_err_r = e;
 	return e == STORE_OK ? DELIVER_OK : DELIVER_STORE;
 }

@@ -7,6 +7,7 @@
 
 #include <stdint.h>
 
+#include "../lib/buf.h"
 #include "../lib/compat.h"
 #include "../store/store.h"
 
@@ -18,14 +19,19 @@ enum deliver_result {
 };
 
 /*
- * Reads a message from fd to its end, drops a leading mbox "From " line,
- * turns bare LF line ends into CRLF (IMAP messages are CRLF), and appends
- * it to user's mailbox, or to INBOX when that mailbox does not exist (the
- * name used is returned in *used_r, static or mailbox). INBOX is created
- * if the user has none. The message is stored only if all of it was read.
+ * Reads a message from fd to its end into *msg (initialised here; freed
+ * on failure), drops a leading mbox "From " line and turns bare LF line
+ * ends into CRLF (IMAP messages are CRLF).
  */
-enum deliver_result deliver_fd(struct store *st, const char *user,
-    const char *mailbox, int fd, uint64_t max, uint32_t *uid_r,
+enum deliver_result deliver_read_fd(int fd, uint64_t max, struct buf *msg)
+    ATTR_WUR;
+/*
+ * Appends msg to user's mailbox, or to INBOX when that mailbox does not
+ * exist (the name used is returned in *used_r, static or mailbox). INBOX
+ * is created if the user has none.
+ */
+enum deliver_result deliver_store(struct store *st, const char *user,
+    const char *mailbox, const struct buf *msg, uint32_t *uid_r,
     const char **used_r, enum store_err *store_err_r) ATTR_WUR;
 
 #endif

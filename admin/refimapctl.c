@@ -669,6 +669,28 @@ ctl_deliver_sigbus(int sig)
 }
 
 /*
+ * How long deliver may take from the moment the message has been read.
+ * Storing one takes milliseconds; a deliver still at it after this waits
+ * on something a killed process left behind (a mutex only recovery
+ * frees). It then gives up with EX_TEMPFAIL, so the MTA tries again
+ * later, and its own death inside the store makes the next store check
+ * recover.
+ */
+#define CTL_DELIVER_SECS	10
+
+static void
+ctl_deliver_timeout(int sig)
+{
+	static const char msg[] = "refimapctl: cannot store the message: "
+	    "the mail store did not answer in time\n";
+
+	(void)sig;
+	if (write(STDERR_FILENO, msg, sizeof(msg) - 1) < 0)
+		_exit(EX_TEMPFAIL);
+	_exit(EX_TEMPFAIL);
+}
+
+/*
  * deliver USER [MAILBOX]: exit codes an MTA understands: EX_NOUSER bounces
  * an unknown user, EX_TEMPFAIL keeps the mail queued while the store is
  * busy or full, EX_DATAERR refuses an oversized message.
@@ -679,10 +701,11 @@ ctl_deliver(struct ctl *ctl, int argc, char **argv)
 	const char *user = argv[0];
 	const char *mailbox = argc > 1 ? argv[1] : "INBOX";
 	enum deliver_result r;
-	enum store_err se;
+	enum store_err se = STORE_OK;
 	struct sigaction sa;
 	struct store *st = NULL;
-	const char *used;
+	const char *used = mailbox;
+	struct buf msg;
 	uint32_t uid = 0;
 	bool found;
 	int rc;
@@ -697,16 +720,28 @@ ctl_deliver(struct ctl *ctl, int argc, char **argv)
 		ctl_err("no such user: %s", user);
 		return EX_NOUSER;
 	}
+	if ((rc = ctl_need_store(ctl)) != 0)
+		return EX_TEMPFAIL;
+	/* The message first: the store is opened only once all of it is
+	 * here, and the time limit does not count the MTA's writing. */
+	if ((r = deliver_read_fd(0, CTL_DELIVER_MAX, &msg)) != DELIVER_OK)
+		goto done;
 	sa.sa_handler = ctl_deliver_sigbus;
 	sigemptyset(&sa.sa_mask);
 	sa.sa_flags = 0;
 	(void)sigaction(SIGBUS, &sa, NULL);
-	if ((rc = ctl_need_store(ctl)) != 0 ||
-	    (rc = ctl_store_open(ctl, &st)) != 0)
+	sa.sa_handler = ctl_deliver_timeout;
+	(void)sigaction(SIGALRM, &sa, NULL);
+	(void)alarm(CTL_DELIVER_SECS);
+	if (ctl_store_open(ctl, &st) != 0) {
+		buf_free(&msg);
 		return EX_TEMPFAIL;
-	r = deliver_fd(st, user, mailbox, 0, CTL_DELIVER_MAX, &uid, &used,
-	    &se);
+	}
+	r = deliver_store(st, user, mailbox, &msg, &uid, &used, &se);
 	store_close(&st);
+	(void)alarm(0);
+	buf_free(&msg);
+done:
 	switch (r) {
 	case DELIVER_OK:
 		log_msg(LOG_INFO, "delivered to %s/%s uid=%u", user, used,

@@ -79,8 +79,27 @@ def bodies(c):
     return got
 
 
+def kill_all(store):
+    """SIGKILL every process of this store's daemon that is still there (a
+    store check it had just forked survives its parent's death), and wait
+    until they are gone."""
+    deadline = time.monotonic() + lib.READ_TIMEOUT
+    while True:
+        pids = lib.live_pids_with_env(lib.TAG_VAR, store.tag)
+        if not pids:
+            return
+        check(time.monotonic() < deadline, "processes %r do not die", pids)
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.05)
+
+
 def leave_half_recovered(store, mark, regions):
     """The store as a killed recovery leaves it (every process dead)."""
+    kill_all(store)
     db = os.path.join(store.data_dir, "db")
     reg = os.path.join(db, "__db.register")
     with open(reg, "rb") as f:

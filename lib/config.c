@@ -132,6 +132,8 @@ config_err(char *errbuf, size_t errlen, const char *fmt, ...)
 	return -1;
 }
 
+int (*config_capabilities_check)(const char *, char *, size_t);
+
 int
 config_set(struct config *cfg, const char *key, const char *value,
     char *errbuf, size_t errlen)
@@ -155,6 +157,10 @@ config_set(struct config *cfg, const char *key, const char *value,
 		if (*value == '\0')
 			return config_err(errbuf, errlen,
 			    "'%s' needs a value", key);
+		if (field == &cfg->capabilities &&
+		    config_capabilities_check != NULL &&
+		    config_capabilities_check(value, errbuf, errlen) < 0)
+			return -1;
 		free(*(char **)field);
 		*(char **)field = xstrdup(value);
 		return 0;

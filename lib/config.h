@@ -78,6 +78,13 @@ void config_free(struct config *cfg);
 int config_read(struct config *cfg, const char *path, bool missing_ok,
     char *errbuf, size_t errlen) ATTR_WUR;
 
+/*
+ * Checks a value of "capabilities" as it is set, so that a bad one is
+ * reported with its file and line (the server's parser, server/capa.c,
+ * which lib/ cannot call; NULL: any text is taken). 0, or -1 with errbuf.
+ */
+extern int (*config_capabilities_check)(const char *value, char *errbuf,
+    size_t errlen);
 /* Sets one key from text, as a config line would. 0 or -1 with errbuf. */
 int config_set(struct config *cfg, const char *key, const char *value,
     char *errbuf, size_t errlen) ATTR_WUR;

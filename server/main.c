@@ -702,8 +702,17 @@ main_config_load(struct config *cfg, char *err, size_t errlen)
 	    main_src.capabilities, err, errlen) < 0))
 		return -1;
 	/* Sessions parse it again; a value that does not parse stops the
-	 * server here. */
+	 * server here (main_capa_check has said where it was). */
 	return capa_parse(cfg->capabilities, &capa, err, errlen);
+}
+
+/* config_capabilities_check: the value parses. */
+static int
+main_capa_check(const char *value, char *err, size_t errlen)
+{
+	uint32_t capa;
+
+	return capa_parse(value, &capa, err, errlen);
 }
 
 /* A key that is used only at start (sockets, privileges, the TLS context,
@@ -954,6 +963,10 @@ main(int argc, char **argv)
 	main_src.listen = opt_listen;
 	main_src.port = opt_port;
 	main_src.tls_port = opt_tls_port;
+	/* --capabilities replaces the file's value: that one is not
+	 * checked then. */
+	if (main_src.capabilities == NULL)
+		config_capabilities_check = main_capa_check;
 	if (main_config_load(&cfg, err, sizeof(err)) < 0 ||
 	    main_load_tls(&cfg, inetd_tls, err, sizeof(err)) < 0) {
 		log_msg(LOG_ERR, "config: %s", err);

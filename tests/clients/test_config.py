@@ -144,6 +144,10 @@ def check_bad_lines(store):
         ("line without '='", ["port 1143"], "expected 'key = value'"),
         ("bad fsync value", ["fsync = sometimes"],
          "'fsync' must be yes, all or no, not 'sometimes'"),
+        ("unknown capability", ["capabilities = -QRESYNC -FOO"],
+         "capabilities: unknown extension 'FOO' (known: LITERAL+ ID IDLE "
+         "NAMESPACE CHILDREN UNSELECT UIDPLUS MOVE ENABLE CONDSTORE QRESYNC "
+         "ESEARCH SPECIAL-USE SASL-IR)"),
     ]
     for i, (what, bad, message) in enumerate(cases):
         lines = ["# a comment", ""] + good[:2] + bad + good[2:]

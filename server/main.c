@@ -334,14 +334,14 @@ main_listen(const char *addr, const char *port, bool tls, int *fds,
 static const struct config *main_cfg;
 
 #define MAIN_CHECKPOINT_SECS	30
-#define MAIN_WATCH_SECS		2	/* failchk for processes that died
+#define MAIN_WATCH_SECS		2	/* a look for processes that died
 					   outside our sight (deliver) */
 #define MAIN_RECOVER_WAIT_MS	300
 #define MAIN_VISIT_WAIT_MS	1500	/* a store check */
 #define MAIN_CHECKPOINT_WAIT_MS	10000	/* a checkpoint writes pages */
 
 /*
- * Opens the store (running failchk, or recovery when allowed), optionally
+ * Opens the store (a check, or recovery when allowed), optionally
  * takes a checkpoint, and closes it again, in a short-lived child: the
  * master itself keeps no Berkeley DB state between visits, so a failed or
  * recovering open leaves nothing behind in it.
@@ -360,7 +360,7 @@ main_store_visit(const struct config *cfg, bool failchk_only, bool checkpoint,
 	}
 	if (pid == 0) {
 		/* The master does the recovering itself: no precheck in
-		 * the child (no_recovery, which still runs failchk). */
+		 * the child (no_recovery). */
 		struct store_options opt = { .create = false,
 		    .nosync = !cfg->fsync, .failchk_only = failchk_only,
 		    .no_recovery = !failchk_only && !force,
@@ -419,8 +419,8 @@ static size_t main_watch_slot(void);
 /*
  * Reaps ended sessions. One that died by a signal may have left locks and
  * a transaction behind in the store, which would block every other
- * session: opening the environment runs Berkeley DB's failchk on it
- * (DB_REGISTER | DB_FAILCHK, recovery only when that cannot be done).
+ * session: an open of the environment (DB_REGISTER) finds it dead in the
+ * register, and the master recovers the store.
  */
 static void
 main_reap(void)
@@ -450,10 +450,10 @@ main_reap(void)
 }
 
 /*
- * Runs Berkeley DB's failchk through a short open of the store: it finds
+ * Looks at the store through a short open (DB_REGISTER): it finds
  * processes that died with the store open (a killed session, or a deliver
- * killed by its MTA, which the master never sees) and releases their locks;
- * when only recovery can help, it ends every session and recovers.
+ * killed by its MTA, which the master never sees); then, or when a session
+ * is stuck inside the store, it ends every session and recovers.
  */
 static void
 main_store_watch(void)
@@ -464,11 +464,11 @@ main_store_watch(void)
 	    STORE_ERR_TRYAGAIN && !main_watch_stuck(main_cfg))
 		return;
 	/*
-	 * It died holding one of Berkeley DB's region locks: sessions that
-	 * wait for it would wait forever, and only recovery helps, which
-	 * needs every process out of the store. End the sessions (BYE to
-	 * the idle ones), recover, and serve again. Nothing committed is
-	 * lost; the clients reconnect.
+	 * A process died with the store open: what it held (locks, a
+	 * transaction, perhaps a region mutex) only recovery releases
+	 * safely, and recovery needs every process out of the store. End
+	 * the sessions (BYE to the idle ones), recover, and serve again.
+	 * Nothing committed is lost; the clients reconnect.
 	 */
 	log_msg(LOG_WARNING, "store needs recovery: ending all sessions");
 	main_stop_children(MAIN_RECOVER_WAIT_MS);
@@ -593,8 +593,7 @@ main_child_in_store(const struct main_child *c)
 /*
  * A session that stays inside one store call longer than
  * store_stuck_timeout waits for a lock or mutex that a killed process
- * held and that Berkeley DB's failchk could not release: only recovery
- * frees it. True when one is found (logged).
+ * held and that nobody has noticed dead yet: only recovery frees it. True when one is found (logged).
  */
 static bool
 main_watch_stuck(const struct config *cfg)

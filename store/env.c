@@ -455,7 +455,7 @@ store_regions_find(const struct store *st)
 	(void)close(dfd);
 }
 
-/* Processes (one thread each) the environment tracks for failchk. */
+/* Processes (one thread each) the environment tracks. */
 #define STORE_THREADS	4096
 
 /*
@@ -472,8 +472,8 @@ store_regions_find(const struct store *st)
 #define STORE_LOCKS		100000	/* locks, lock objects */
 #define STORE_REGION_MAX	(512u * 1024 * 1024)
 
-/* DB_ENV->failchk asks whether a process that used the environment still
- * runs (one process, one thread, per handle here). */
+/* Whether a process that used the environment still runs (one process,
+ * one thread, per handle here); Berkeley DB asks when it tracks threads. */
 static int
 store_isalive(DB_ENV *env, pid_t pid, db_threadid_t tid, u_int32_t flags)
 {
@@ -611,18 +611,22 @@ store_env_attach(struct store *st)
 		goto fail;
 	/*
 	 * DB_REGISTER notices a process that died with the environment open;
-	 * then DB_RECOVER runs recovery, or (failchk_only, no_recovery)
-	 * DB_FAILCHK releases its locks and aborts its transaction. When
-	 * only recovery helps (it died inside Berkeley DB), the open fails:
-	 * the daemon's master, or the precheck, recovers.
+	 * then DB_RECOVER runs recovery, and any other open fails: the
+	 * daemon's master, or the precheck, recovers. Berkeley DB's failchk
+	 * (DB_FAILCHK) is not used: it aborts the transaction of a process
+	 * that died, before it looks whether the process died inside the
+	 * library, and a process killed in the middle of txn_commit, after
+	 * its commit record was written and synced, had its acknowledged
+	 * transaction undone in the cache that way (seen under kill -9: an
+	 * acknowledged EXPUNGE came back). Recovery replays the log, where
+	 * that commit is, so it is the one way out of a dead process.
 	 */
 	/* Catastrophic recovery does not go with DB_REGISTER; it runs
 	 * under the recovery lock, which keeps every process out. */
 	ret = env->open(env, st->home, DB_CREATE | DB_INIT_TXN |
 	    DB_INIT_LOCK | DB_INIT_LOG | DB_INIT_MPOOL |
 	    (st->recover_fatal ? 0 : DB_REGISTER) |
-	    (st->opt.failchk_only || st->opt.no_recovery ? DB_FAILCHK :
-	    st->recover_fatal ? DB_RECOVER_FATAL :
+	    (st->recover_fatal ? DB_RECOVER_FATAL :
 	    st->opt.force_recovery ? DB_RECOVER : 0), STORE_FILE_MODE);
 	if (ret == DB_RUNRECOVERY && !st->opt.force_recovery) {
 		store_env_close(st);
@@ -830,9 +834,9 @@ store_env_open(struct store *st)
  * For a process that may recover the store itself (refimapctl, inetd
  * sessions): Berkeley DB lets a process open an environment with
  * DB_REGISTER once only, and an open that finds a dead process inside
- * fails. So a child opens first with failchk (releasing what a dead
- * process held); when it says that only recovery helps, or hangs on a
- * dead process's mutex, another child recovers under the exclusive lock.
+ * fails. So a child opens first; when it says that recovery is needed (a
+ * process died with the store open), or hangs on a dead process's mutex,
+ * another child recovers under the exclusive lock.
  */
 static enum store_err
 store_precheck(const char *data_dir, const struct store_options *opt)
@@ -1016,9 +1020,8 @@ store_env_reopen(struct store *st)
 /*
  * A session maps the pages of the shared regions it touches, and its share
  * of each counts in its memory (PSS). Opening the environment touches far
- * more of them than the session goes on to use: DB_FAILCHK walks the whole
- * buffer pool and the thread table, and each read fault maps the pages
- * around it too. MADV_DONTNEED on a shared file mapping only unmaps: the
+ * more of them than the session goes on to use (the open walks the thread
+ * table, and each read fault maps the pages around it too). MADV_DONTNEED on a shared file mapping only unmaps: the
  * data stays in the file and the page cache (nothing of the store changes;
  * the region mutexes are keyed by file and offset, not by address), and a
  * later touch maps a page again.

@@ -66,12 +66,13 @@ struct store_options {
 	 */
 	bool no_checkpoint;
 	/*
-	 * After a process died with the store open: release what it held
-	 * (Berkeley DB failchk) but never run full recovery here; when only
-	 * recovery can help, store_open answers STORE_ERR_TRYAGAIN, and the
-	 * caller must first make every other process close the store. The
-	 * open may block on a lock the dead process held: run it in a
-	 * process that can be killed after a while.
+	 * A check: open without the precheck and never run recovery here;
+	 * when a process died with the store open (recovery is needed),
+	 * store_open answers STORE_ERR_TRYAGAIN, and the caller must first
+	 * make every other process close the store. The open may block on a
+	 * lock the dead process held: run it in a process that can be
+	 * killed after a while. (The name is older than the decision not to
+	 * use Berkeley DB's failchk, store/env.c.)
 	 */
 	bool failchk_only;
 	/*

@@ -766,8 +766,8 @@ store_recovery_pending(const struct store *st)
 
 /*
  * Attaches to the environment under the recovery lock (store/lock.c):
- * shared for every process, exclusive while force_recovery removes the
- * regions and recovers, then shared again.
+ * shared for every process; exclusive for one that recovers
+ * (force_recovery), from before it removes the regions until it closes.
  */
 static enum store_err
 store_env_open(struct store *st)
@@ -815,14 +815,17 @@ store_env_open(struct store *st)
 			    "succeeded");
 		}
 	}
+	/*
+	 * The recovering process keeps the exclusive lock until it closes
+	 * the store (it is a short-lived child: a check, a checkpoint, then
+	 * the close). Going down to a shared lock would not be atomic:
+	 * flock(2) drops a lock before it takes the new one, and another
+	 * recovery could slip in between, replace the environment this
+	 * process is attached to, and then have this process's log writes
+	 * (a checkpoint, say) land over its own.
+	 */
 	if (e == STORE_OK && st->opt.force_recovery)
 		store_mark_clear(st);
-	if (e == STORE_OK && st->opt.force_recovery &&
-	    !store_lock_shared(st->lockfd, STORE_LOCK_WAIT_MS)) {
-		store_env_close(st);
-		return store_open_fail(STORE_ERR_TRYAGAIN, "lost the lock "
-		    "after recovery");
-	}
 	if (e != STORE_OK)
 		store_lock_release(st->lockfd);
 	return e;

@@ -9,8 +9,11 @@
  * Passwords never reach a log, and are wiped after use.
  */
 #include <errno.h>
+#include <malloc.h>
+#include <pthread.h>
 #include <unistd.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -28,6 +31,7 @@
 
 #define AUTH_STORE_TRIES	40	/* of AUTH_STORE_WAIT_MS: 10 s */
 #define AUTH_STORE_WAIT_MS	250
+#define AUTH_OPEN_STACK		(256 * 1024)
 
 static bool
 auth_plaintext_allowed(const struct session *s)
@@ -82,6 +86,82 @@ auth_store_open(struct session *s, const struct store_options *opt,
 	}
 }
 
+/* The store's open, run on a thread of its own during a login. */
+struct auth_open {
+	struct session *s;
+	const struct store_options *opt;
+	const char *error;
+	enum store_err result;
+	pthread_t thread;
+	void *stack;
+};
+
+static void *
+auth_open_run(void *arg)
+{
+	struct auth_open *o = arg;
+
+	o->result = auth_store_open(o->s, o->opt, &o->error);
+	return NULL;
+}
+
+/*
+ * Starts the store's open on a second thread while this one hashes the
+ * password (the bulk of a login: yescrypt spends its memory and time on
+ * purpose). The hash stays on this thread, which is running already: a
+ * new thread waits first for an idle CPU to wake, and the open is the one
+ * that can afford the wait. Only under the daemon, whose sessions leave
+ * recovery to the master: an open that recovers forks children, and
+ * those must belong to the main thread.
+ *
+ * The thread gets a stack of our own, unmapped when it ends, and shares
+ * the one malloc arena, so a session keeps nothing of it; it blocks every
+ * signal, which stay the main thread's. Berkeley DB keeps a slot for it
+ * in the thread table until the process ends (store_isalive asks by
+ * process). The store is shared: nothing of a user's is read before the
+ * password has been checked. Returns false when no thread could be made.
+ */
+static bool
+auth_open_start(struct auth_open *o)
+{
+	static bool one_arena;
+	pthread_attr_t attr;
+	sigset_t all, old;
+	bool ok = false;
+
+	if (!o->opt->no_recovery)
+		return false;
+	if (!one_arena) {
+		(void)mallopt(M_ARENA_MAX, 1);
+		one_arena = true;
+	}
+	o->stack = mmap(NULL, AUTH_OPEN_STACK, PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+	if (o->stack == MAP_FAILED)
+		return false;
+	if (pthread_attr_init(&attr) != 0)
+		goto out;
+	(void)sigfillset(&all);
+	(void)pthread_sigmask(SIG_SETMASK, &all, &old);
+	ok = pthread_attr_setstack(&attr, o->stack, AUTH_OPEN_STACK) == 0 &&
+	    pthread_create(&o->thread, &attr, auth_open_run, o) == 0;
+	(void)pthread_sigmask(SIG_SETMASK, &old, NULL);
+	(void)pthread_attr_destroy(&attr);
+out:
+	if (!ok)
+		(void)munmap(o->stack, AUTH_OPEN_STACK);
+	return ok;
+}
+
+static enum store_err
+auth_open_wait(struct auth_open *o, const char **error_r)
+{
+	(void)pthread_join(o->thread, NULL);
+	(void)munmap(o->stack, AUTH_OPEN_STACK);
+	*error_r = o->error;
+	return o->result;
+}
+
 /* Checks the password and, if it is right, moves to AUTHENTICATED. */
 static void
 auth_attempt(struct session *s, const char *user, const uint8_t *pass,
@@ -92,29 +172,16 @@ auth_attempt(struct session *s, const char *user, const uint8_t *pass,
 	struct buf path = BUF_INITIALIZER(SIZE_MAX);
 	char esc[PASSWD_USER_MAX * 4 + 8];
 	struct store_options opt = { .create = false, .nosync = false };
-	const char *error;
+	struct auth_open op = { .s = s, .opt = &opt };
+	const char *error = NULL;
 	enum passwd_result pr;
-	enum store_err e;
+	enum store_err e = STORE_OK;
+	bool threaded;
 
 	log_escape((const uint8_t *)user, strlen(user), esc, sizeof(esc));
 	if (buf_addf(&path, "%s/passwd", s->cfg->data_dir) < 0) {
 		buf_free(&path);
 		cmd_store_error(s, STORE_ERR_IO);
-		return;
-	}
-	pr = passwd_check(buf_cstr(&path), user, pass, passlen);
-	if (pr == PASSWD_IOERR) {
-		log_msg(LOG_ERR, "passwd file %s unreadable",
-		    buf_cstr(&path));
-		buf_free(&path);
-		resp_no(s, "UNAVAILABLE", "Authentication unavailable");
-		return;
-	}
-	buf_free(&path);
-	if (pr != PASSWD_OK) {
-		log_msg(LOG_NOTICE, "authentication failed for user=%s", esc);
-		auth_failed(s, "AUTHENTICATIONFAILED",
-		    "Authentication failed");
 		return;
 	}
 	opt.nosync = !s->cfg->fsync;
@@ -123,15 +190,35 @@ auth_attempt(struct session *s, const char *user, const uint8_t *pass,
 	opt.sync_flags = s->cfg->fsync_flags || !s->cfg->master_checkpoints;
 	opt.no_checkpoint = s->cfg->master_checkpoints;
 	opt.no_recovery = s->cfg->master_checkpoints;
-	e = auth_store_open(s, &opt, &error);
+	threaded = auth_open_start(&op);
+	pr = passwd_check(buf_cstr(&path), user, pass, passlen);
+	if (threaded)
+		e = auth_open_wait(&op, &error);
+	if (pr == PASSWD_IOERR) {
+		log_msg(LOG_ERR, "passwd file %s unreadable",
+		    buf_cstr(&path));
+		buf_free(&path);
+		store_close(&s->store);
+		resp_no(s, "UNAVAILABLE", "Authentication unavailable");
+		return;
+	}
+	buf_free(&path);
+	if (pr != PASSWD_OK) {
+		store_close(&s->store);
+		log_msg(LOG_NOTICE, "authentication failed for user=%s", esc);
+		auth_failed(s, "AUTHENTICATIONFAILED",
+		    "Authentication failed");
+		return;
+	}
+	if (!threaded)
+		e = auth_store_open(s, &opt, &error);
 	if (e == STORE_OK)
 		e = s->cfg->special_use_mailboxes ?
 		    store_user_init_special(s->store, user) :
 		    store_user_init(s->store, user);
 	if (e != STORE_OK) {
 		log_msg(LOG_ERR, "store for user=%s: %s", esc,
-		    e == STORE_OK ? "" : (error != NULL ? error :
-		    store_strerror(e)));
+		    error != NULL ? error : store_strerror(e));
 		store_close(&s->store);
 		resp_no(s, "UNAVAILABLE", "Mail store unavailable");
 		return;

@@ -6,6 +6,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <malloc.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -14,6 +15,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -568,13 +570,52 @@ session_trim_pending(const struct session *s)
 	    s->selected != session_trimmed_selected;
 }
 
+/* Bytes of the input buffer that reads have filled since it was wiped. */
+static size_t session_in_dirty;
+
+/* Pages kept below the trimming frame, for the calls it still makes. */
+#define SESSION_STACK_KEEP	(2 * 4096)
+
+/*
+ * The stack keeps every page its deepest call touched (the store's open,
+ * the password hash's callers, a large SELECT). Those below the current
+ * frame hold nothing live: give them back. The kernel maps zero pages
+ * again when a later call goes as deep. Only the stack's own mapping is
+ * touched, found in /proc/self/maps.
+ */
+static void
+session_trim_stack(void)
+{
+	uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
+	uintptr_t lo, hi, top, found = 0;
+	char line[512];
+	FILE *f;
+
+	if ((f = fopen("/proc/self/maps", "re")) == NULL)
+		return;
+	while (found == 0 && fgets(line, sizeof(line), f) != NULL) {
+		if (sscanf(line, "%" SCNxPTR "-%" SCNxPTR, &lo, &hi) == 2 &&
+		    lo <= sp && sp < hi)
+			found = lo;
+	}
+	(void)fclose(f);
+	top = (sp & ~(uintptr_t)4095) - SESSION_STACK_KEEP;
+	if (found != 0 && top > found)
+		(void)madvise((void *)found, top - found, MADV_DONTNEED);
+}
+
 static void
 session_trim(const struct session *s)
 {
 	session_trimmed_state = s->state;
 	session_trimmed_selected = s->selected;
+	/* What the client sent is consumed (the trim waits for input): the
+	 * buffer may still hold a password. */
+	explicit_bzero(s->inbuf, session_in_dirty);
+	session_in_dirty = 0;
 	/* First: finding the mappings allocates (and frees) a little. */
 	store_release_maps(s->store);
+	session_trim_stack();
 	(void)malloc_trim(0);
 }
 
@@ -668,6 +709,8 @@ session_read(struct session *s)
 		}
 		s->inpos = 0;
 		s->inlen = (size_t)n;
+		if (s->inlen > session_in_dirty)
+			session_in_dirty = s->inlen;
 		s->bytes_in += (uint64_t)n;
 		return 1;
 	}

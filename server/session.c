@@ -605,14 +605,15 @@ session_trim_stack(void)
 }
 
 static void
-session_trim(const struct session *s)
+session_trim(struct session *s)
 {
 	session_trimmed_state = s->state;
 	session_trimmed_selected = s->selected;
 	/* What the client sent is consumed (the trim waits for input): the
-	 * buffer may still hold a password. */
+	 * buffer may still hold a password. It goes until input comes. */
 	explicit_bzero(s->inbuf, session_in_dirty);
 	session_in_dirty = 0;
+	xfree(&s->inbuf);
 	/* First: finding the mappings allocates (and frees) a little. */
 	store_release_maps(s->store);
 	session_trim_stack();
@@ -693,6 +694,8 @@ session_read(struct session *s)
 			}
 			continue;
 		}
+		if (s->inbuf == NULL)
+			s->inbuf = xmalloc(s->insize);
 		n = s->tls != NULL ? tls_read(s->tls, s->inbuf, s->insize) :
 		    read(s->fd_in, s->inbuf, s->insize);
 		if (n < 0 && (errno == EINTR || errno == EAGAIN))

@@ -1,0 +1,135 @@
+#!/usr/bin/env python3
+"""A logged-in session keeps no copy of the password (DESIGN "Auth and
+security": passwords are wiped after use).
+
+Three sessions log in with LOGIN (a quoted string), LOGIN (a literal) and
+AUTHENTICATE PLAIN (SASL-IR, base64), then go quiet. Once they have had
+time to give memory back (they do 20 ms after a state change), every
+writable mapping of each session process is read through /proc/PID/mem:
+neither the password nor its base64 form may be found. A session that
+still answers NOOP afterwards shows nothing it needs was taken away.
+
+Exit 0 on success, 77 if the binaries are missing or another process's
+memory cannot be read here, 1 on failure."""
+
+import base64
+import os
+import socket
+import sys
+import time
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "protocol"))
+import lib  # noqa: E402
+from lib import check  # noqa: E402
+
+USER = "memuser"
+PASSWORD = "Zq7-unlikely-pass-4711"
+QUIET = 0.5         # seconds: well past the sessions' 20 ms trim wait
+
+
+class Client:
+    def __init__(self, port):
+        self.sock = socket.create_connection(("127.0.0.1", port),
+                                             timeout=lib.READ_TIMEOUT)
+        self.buf = b""
+
+    def line(self):
+        while b"\r\n" not in self.buf:
+            chunk = self.sock.recv(4096)
+            check(chunk, "connection closed; received %r", self.buf)
+            self.buf += chunk
+        line, _, self.buf = self.buf.partition(b"\r\n")
+        return line
+
+    def send(self, data):
+        self.sock.sendall(data)
+
+    def until(self, tag):
+        out = []
+        while True:
+            ln = self.line()
+            out.append(ln)
+            if ln.startswith(tag + b" "):
+                return out
+
+
+def children(pid):
+    kids = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                st = f.read()
+        except OSError:
+            continue
+        # pid (comm) state ppid ...: comm may hold spaces
+        if int(st.rsplit(")", 1)[1].split()[1]) == pid:
+            kids.append(int(d))
+    return sorted(kids)
+
+
+def writable_memory(pid):
+    """The bytes of every private writable mapping of pid."""
+    out = []
+    with open("/proc/%d/maps" % pid) as maps, \
+            open("/proc/%d/mem" % pid, "rb", buffering=0) as mem:
+        for line in maps:
+            f = line.split()
+            if not f[1].startswith("rw") or f[1][3] != "p":
+                continue
+            lo, hi = (int(x, 16) for x in f[0].split("-"))
+            try:
+                mem.seek(lo)
+                out.append(mem.read(hi - lo))
+            except OSError:
+                continue        # [vvar] and the like
+    return b"".join(out)
+
+
+def run():
+    with lib.Server(users=[(USER, PASSWORD)]) as srv:
+        clients = []
+        logins = [
+            b'a LOGIN %s "%s"\r\n' % (USER.encode(), PASSWORD.encode()),
+            b"a LOGIN %s {%d+}\r\n%s\r\n" % (USER.encode(), len(PASSWORD),
+                                             PASSWORD.encode()),
+            b"a AUTHENTICATE PLAIN %s\r\n" % base64.b64encode(
+                b"\0" + USER.encode() + b"\0" + PASSWORD.encode()),
+        ]
+        for cmd in logins:
+            c = Client(srv.port)
+            check(c.line().startswith(b"* OK "), "greeting")
+            c.send(cmd)
+            r = c.until(b"a")
+            check(r[-1].startswith(b"a OK "), "login %r: %r", cmd[:22], r)
+            clients.append(c)
+        time.sleep(QUIET)
+        pids = children(srv.daemon.proc.pid)
+        check(len(pids) >= len(clients), "session processes: %r", pids)
+        secrets = [PASSWORD.encode(),
+                   base64.b64encode(b"\0" + USER.encode() + b"\0" +
+                                    PASSWORD.encode())]
+        for pid in pids:
+            try:
+                data = writable_memory(pid)
+            except PermissionError as e:
+                raise lib.TestSkip("cannot read session memory: %s" % e)
+            except FileNotFoundError:
+                continue        # a process that has just ended
+            check(len(data) > 0, "no memory read from pid %d", pid)
+            for s in secrets:
+                at = data.find(s)
+                check(at < 0, "session pid %d keeps %r: ...%r...", pid, s,
+                      data[max(0, at - 40):at + len(s) + 8])
+        for c in clients:
+            c.send(b"n NOOP\r\n")
+            r = c.until(b"n")
+            check(r[-1] == b"n OK NOOP completed", "NOOP after: %r", r)
+            c.sock.close()
+
+
+if __name__ == "__main__":
+    lib.main(run)

@@ -1076,7 +1076,8 @@ match_cp(struct mime_text_match *m, uint32_t cp)
 bool
 mime_text_match_feed(struct mime_text_match *m, const uint8_t *p, size_t n)
 {
-	size_t i = 0;
+	size_t i = 0, carried = m->npart, from_p = 0;
+	uint8_t rest[sizeof(m->part)];
 	uint32_t cp;
 	int len;
 
@@ -1084,18 +1085,31 @@ mime_text_match_feed(struct mime_text_match *m, const uint8_t *p, size_t n)
 		if (m->npart > 0) {
 			/* Complete the carried character byte by byte. */
 			m->part[m->npart++] = p[i++];
+			from_p++;
 			len = utf8_next(m->part, m->npart, &cp);
 			if (len == 0 && m->npart < sizeof(m->part))
 				continue;
 			if (len > 0) {
 				match_cp(m, cp);
 				m->npart = 0;
+				carried = from_p = 0;
 				continue;
 			}
-			/* Invalid: its first byte alone, rescan the rest. */
+			/*
+			 * Invalid: its first byte alone, then the rest again.
+			 * The bytes that came with an earlier call are not
+			 * in p: they are fed from a copy (which may carry a
+			 * new partial character on), then p's are rescanned.
+			 */
 			match_cp(m, INVALID_CP(m->part[0]));
-			i -= m->npart - 1;
+			memcpy(rest, m->part + 1, carried - 1);
 			m->npart = 0;
+			i -= from_p;
+			if (carried > 1)
+				(void)mime_text_match_feed(m, rest,
+				    carried - 1);
+			carried = m->npart;
+			from_p = 0;
 			continue;
 		}
 		if (p[i] < 0x80) {

@@ -428,6 +428,31 @@ void test_mime_text_match_spans_chunks(void)
 			mime_text_match_free(&m);
 		}
 	}
+	/* An invalid sequence cut by the chunks: the bytes that came with
+	 * an earlier chunk are matched again, each as itself. */
+	{
+		static const char bad[] = "x\xe0\xa0" "Ab\xf0\x9f" "Z";
+		static const char *const needles[] = { "Ab", "\xe0\xa0" "A",
+		    "\x9f" "Z", "b\xf0" };
+		size_t k, bn = strlen(bad);
+
+		for (k = 0; k < 4; k++) {
+			CU_ASSERT_TRUE(CONTAINS(bad, needles[k]));
+			for (a = 0; a <= bn; a++) {
+				for (b = a; b <= bn; b++) {
+					mime_text_match_init(&m, (const uint8_t *)
+					    needles[k], strlen(needles[k]));
+					(void)mime_text_match_feed(&m,
+					    (const uint8_t *)bad, a);
+					(void)mime_text_match_feed(&m,
+					    (const uint8_t *)bad + a, b - a);
+					CU_ASSERT_TRUE(mime_text_match_feed(&m,
+					    (const uint8_t *)bad + b, bn - b));
+					mime_text_match_free(&m);
+				}
+			}
+		}
+	}
 	/* One byte at a time, no match. */
 	mime_text_match_init(&m, (const uint8_t *)"rheinland", 9);
 	for (a = 0; a < n; a++)

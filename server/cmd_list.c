@@ -397,8 +397,11 @@ cmd_list(struct session *s, struct args *a)
 		resp_ok(s, "LIST completed");
 		goto out;
 	}
+	/* A prefix longer than any name matches nothing: an empty list,
+	 * not an error about a name nobody asked to create. */
 	prefix = xmemdup0(lps[0].pat, prefixn);
-	e = store_mbox_list(s->store, s->user, prefix, list_collect, &lc);
+	e = prefixn > STORE_NAME_MAX ? STORE_OK :
+	    store_mbox_list(s->store, s->user, prefix, list_collect, &lc);
 	free(prefix);
 	if (e != STORE_OK) {
 		cmd_store_error(s, e);

@@ -91,6 +91,7 @@ struct auth_open {
 	struct session *s;
 	const struct store_options *opt;
 	const char *error;
+	char errbuf[512];	/* the store's message is the thread's own */
 	enum store_err result;
 	pthread_t thread;
 	void *stack;
@@ -101,7 +102,15 @@ auth_open_run(void *arg)
 {
 	struct auth_open *o = arg;
 
-	o->result = auth_store_open(o->s, o->opt, &o->error);
+	const char *error = NULL;
+
+	o->result = auth_store_open(o->s, o->opt, &error);
+	/* The store keeps its error text per thread, in this thread's
+	 * storage, which goes with it. */
+	if (error != NULL) {
+		(void)snprintf(o->errbuf, sizeof(o->errbuf), "%s", error);
+		o->error = o->errbuf;
+	}
 	return NULL;
 }
 

@@ -47,6 +47,14 @@ static _Thread_local char store_open_errbuf[512];
  */
 static const struct store *store_opened;
 
+/*
+ * The process whose DB_REGISTER open found that recovery is needed: its
+ * entry stays in Berkeley DB's registry, and any later open in it fails
+ * ("BDB1528 DB_REGISTER limits processes to one open DB_ENV handle").
+ * Such a process is told so at once, not after another try.
+ */
+static pid_t store_register_spent;
+
 /* The region mappings of the store open in this process (one per process),
  * found by the first store_release_maps after the open. */
 #define STORE_MAPS_MAX	8
@@ -630,6 +638,8 @@ store_env_attach(struct store *st)
 	    st->opt.force_recovery ? DB_RECOVER : 0), STORE_FILE_MODE);
 	if (ret == DB_RUNRECOVERY && !st->opt.force_recovery) {
 		store_env_close(st);
+		if (!st->recover_fatal)
+			store_register_spent = getpid();
 		return store_open_fail(STORE_ERR_TRYAGAIN, "recovery needed: "
 		    "a process died inside the environment, or it is new");
 	}
@@ -977,6 +987,12 @@ env_open_store(const char *data_dir, const struct store_options *opt,
 	    (e = store_mkdir(buf_cstr(&path), opt->create)) != STORE_OK) {
 		buf_free(&path);
 		return e;
+	}
+	if (store_register_spent == getpid()) {
+		buf_free(&path);
+		return store_open_fail(STORE_ERR_IO, "this process found the "
+		    "store needing recovery and cannot open it again (Berkeley "
+		    "DB keeps its registration): reconnect");
 	}
 	if (store_opened != NULL && store_opened->pid == getpid() &&
 	    strcmp(store_opened->home, buf_cstr(&path)) == 0) {

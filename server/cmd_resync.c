@@ -496,17 +496,7 @@ resync_select_free(struct resync_select *p)
 static uint32_t
 resync_seq(const struct session *s, uint32_t uid)
 {
-	size_t lo = 0, hi = s->nuids;
-
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-
-		if (s->uids[mid] < uid)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo < s->nuids && s->uids[lo] == uid ? (uint32_t)lo + 1 : 0;
+	return uidmap_seq(&s->uidmap, uid);
 }
 
 /*
@@ -526,7 +516,8 @@ resync_match_floor(const struct session *s, const struct resync_select *p)
 	q = qs->r[0].lo;
 	u = us->r[0].lo;
 	for (;;) {
-		if (q == 0 || q > s->nuids || s->uids[q - 1] != u)
+		if (q == 0 || q > uidmap_count(&s->uidmap) ||
+		    uidmap_uid(&s->uidmap, q) != u)
 			break;
 		floor = u + 1;
 		if (q == qs->r[qi].hi) {

@@ -42,7 +42,7 @@ struct search_item {
 struct search_walk {
 	struct session *s;
 	struct search_program *prog;
-	size_t k;		/* next index into s->uids */
+	struct uidmap_iter at;	/* the next message of the map to match */
 	bool collect;		/* keep records, match after the walk */
 	struct search_item *items;
 	size_t nitems, capitems;
@@ -71,17 +71,18 @@ search_walk_cb(void *ctx, const struct store_msg *msg)
 	struct search_walk *w = ctx;
 	struct session *s = w->s;
 	struct search_msg m;
+	uint32_t seq;
 
 	/* Both are in UID order: a UID the session does not know yet is
 	 * skipped, and so is a known one the store no longer has (an
 	 * expunge held back during SEARCH, RFC 3501 §7.4.1). */
-	while (w->k < s->nuids && s->uids[w->k] < msg->uid)
-		w->k++;
-	if (w->k == s->nuids)
+	uidmap_iter_skip(&w->at, msg->uid);
+	if (!uidmap_iter_valid(&w->at))
 		return 1;
-	if (s->uids[w->k] != msg->uid)
+	if (w->at.uid != msg->uid)
 		return 0;
-	w->k++;
+	seq = w->at.seq;
+	uidmap_iter_next(&w->at);
 	if (w->collect) {
 		if (w->nitems == w->capitems) {
 			w->capitems = w->capitems == 0 ? 64 : w->capitems * 2;
@@ -89,12 +90,12 @@ search_walk_cb(void *ctx, const struct store_msg *msg)
 			    sizeof(*w->items));
 		}
 		w->items[w->nitems].rec = *msg;
-		w->items[w->nitems].seq = (uint32_t)w->k;
+		w->items[w->nitems].seq = seq;
 		w->nitems++;
 		return 0;
 	}
 	m.rec = msg;
-	m.seq = (uint32_t)w->k;
+	m.seq = seq;
 	m.recent = select_is_recent(s, msg->uid);
 	if (search_match(w->prog, &m, NULL, NULL))
 		search_out(w, m.seq, msg->uid, msg->modseq);
@@ -369,14 +370,16 @@ search_run(struct session *s, struct search_program *prog,
 	uint32_t min_seq, min_uid, from;
 	enum store_err e;
 
-	search_prepare(prog, (uint32_t)s->nuids,
-	    s->nuids > 0 ? s->uids[s->nuids - 1] : 0);
+	search_prepare(prog, uidmap_count(&s->uidmap),
+	    uidmap_last(&s->uidmap));
 	search_bounds(prog, &min_seq, &min_uid);
-	if (s->nuids == 0 || min_seq > s->nuids)
+	if (uidmap_count(&s->uidmap) == 0 ||
+	    min_seq > uidmap_count(&s->uidmap))
 		return STORE_OK;
-	from = s->uids[min_seq - 1];
+	from = uidmap_uid(&s->uidmap, min_seq);
 	if (min_uid > from)
 		from = min_uid;
+	uidmap_iter_uid(&w->at, &s->uidmap, from);
 	w->collect = search_needs_header(prog);
 	e = store_msg_scan(s->store, s->user, s->selected, s->mbox_id, from,
 	    search_walk_cb, w);

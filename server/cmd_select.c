@@ -11,7 +11,9 @@
  * changes, not the mailbox. SELECT builds that map from the runs of
  * consecutive UIDs the store derives from the mailbox's lowest and highest
  * UID and its expunge log, without reading the message records when the
- * runs add up to the message count (docs/PERFORMANCE.md).
+ * runs add up to the message count (docs/PERFORMANCE.md). The map keeps
+ * those runs as they are (uidmap.h), so its size and the time to build it
+ * follow the runs, not the messages.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -37,8 +39,7 @@ static void
 select_leave(struct session *s)
 {
 	xfree(&s->selected);
-	xfree(&s->uids);
-	s->nuids = s->capuids = 0;
+	uidmap_free(&s->uidmap);
 	xfree(&s->recent);
 	s->nrecent = s->caprecent = 0;
 	xfree(&s->pending);
@@ -50,16 +51,6 @@ select_leave(struct session *s)
 	s->modseq = 0;
 	s->readonly = false;
 	s->state = SESSION_AUTH;
-}
-
-static void
-select_push_uid(struct session *s, uint32_t uid)
-{
-	if (s->nuids == s->capuids) {
-		s->capuids = s->capuids == 0 ? 64 : s->capuids * 2;
-		s->uids = xreallocarray(s->uids, s->capuids, sizeof(uint32_t));
-	}
-	s->uids[s->nuids++] = uid;
 }
 
 bool
@@ -119,17 +110,17 @@ select_claim_recent(struct session *s, const char *name, uint32_t mbox_id)
 	return STORE_OK;
 }
 
-/* How many messages of the map are \Recent here. */
+/* How many messages of the map are \Recent here: for each range, the
+ * difference of two positions in the map, whatever its size. */
 static uint32_t
 select_recent_count(const struct session *s)
 {
 	uint32_t n = 0;
 	size_t i;
 
-	if (s->nrecent == 0)
-		return 0;
-	for (i = s->nuids; i > 0 && s->uids[i - 1] >= s->recent[0].lo; i--)
-		n += select_is_recent(s, s->uids[i - 1]);
+	for (i = 0; i < s->nrecent; i++)
+		n += uidmap_lower(&s->uidmap, s->recent[i].hi) -
+		    uidmap_lower(&s->uidmap, s->recent[i].lo);
 	return n;
 }
 
@@ -143,9 +134,11 @@ select_load_cb(void *ctx, const struct store_msg *msg)
 {
 	struct select_load *sl = ctx;
 
-	select_push_uid(sl->s, msg->uid);
+	/* The list is in UID order, so this cannot fail. */
+	if (uidmap_append(&sl->s->uidmap, msg->uid) < 0)
+		return 0;
 	if (sl->first_unseen == 0 && (msg->flags & STORE_FLAG_SEEN) == 0)
-		sl->first_unseen = (uint32_t)sl->s->nuids;
+		sl->first_unseen = uidmap_count(&sl->s->uidmap);
 	/* s->modseq stays the HIGHESTMODSEQ read before the list: the list
 	 * is read in batches, not as one snapshot, so a later message's
 	 * MODSEQ can be above an expunge of an earlier one it listed; the
@@ -169,9 +162,9 @@ select_unseen_cb(void *ctx, const struct store_msg *msg)
  * The session's UID map without reading the message records: the store
  * gives the mailbox's UIDs as runs (its lowest to its highest UID less
  * what its expunge log says is gone), and when the runs hold as many UIDs
- * as the mailbox has messages they are exactly its UIDs. SELECT then
- * costs the same at any size but for filling the map (4 bytes a
- * message). false when the counts disagree or writers kept changing the
+ * as the mailbox has messages they are exactly its UIDs, and the map
+ * takes them as they are: SELECT then costs the same at any size.
+ * false when the counts disagree or writers kept changing the
  * mailbox: the caller walks the records. *mb is replaced by the record
  * the map belongs to.
  */
@@ -180,34 +173,23 @@ select_load_runs(struct session *s, const char *name, struct store_mbox *mb,
     uint32_t *first_unseen_r)
 {
 	struct store_mbox now;
-	uint32_t *runs, uid, unseen = 0;
+	uint32_t *runs, unseen = 0, n, probe;
 	uint64_t total = 0;
-	size_t nruns, i, n = 0, probe;
+	size_t nruns, i;
 
 	if (store_mbox_uid_runs(s->store, s->user, name, &now, &runs,
 	    &nruns) != STORE_OK)
 		return false;
 	for (i = 0; i < nruns; i++)
 		total += (uint64_t)runs[2 * i + 1] - runs[2 * i] + 1;
-	if (now.id != mb->id || total != now.messages) {
+	if (now.id != mb->id || total != now.messages ||
+	    uidmap_load_runs(&s->uidmap, runs, nruns) < 0) {
 		free(runs);
 		return false;
 	}
 	*mb = now;
-	if (total > 0) {
-		/* Room for what later syncs push, as select_push_uid grows. */
-		s->capuids = (size_t)total + 64;
-		s->uids = xreallocarray(s->uids, s->capuids, sizeof(uint32_t));
-		for (i = 0; i < nruns; i++) {
-			for (uid = runs[2 * i]; ; uid++) {
-				s->uids[n++] = uid;
-				if (uid == runs[2 * i + 1])
-					break;
-			}
-		}
-		s->nuids = n;
-	}
 	free(runs);
+	n = uidmap_count(&s->uidmap);
 	/*
 	 * [UNSEEN n]: the first message without \Seen. The counters say
 	 * when there is none, or when it is the first; otherwise the first
@@ -225,14 +207,15 @@ select_load_runs(struct session *s, const char *name, struct store_mbox *mb,
 		struct store_msg m;
 
 		if (store_msg_get(s->store, s->user, name, now.id,
-		    s->uids[probe], &m) == STORE_OK &&
+		    uidmap_uid(&s->uidmap, probe + 1), &m) == STORE_OK &&
 		    (m.flags & STORE_FLAG_SEEN) == 0) {
-			*first_unseen_r = (uint32_t)probe + 1;
+			*first_unseen_r = probe + 1;
 			return true;
 		}
 	}
 	if (probe < n && store_msg_list(s->store, s->user, name, now.id,
-	    s->uids[probe], select_unseen_cb, &unseen) == STORE_OK &&
+	    uidmap_uid(&s->uidmap, probe + 1), select_unseen_cb, &unseen) ==
+	    STORE_OK &&
 	    unseen != 0)
 		*first_unseen_r = select_seq(s, unseen);
 	return true;
@@ -295,7 +278,7 @@ select_open(struct session *s, struct args *a, bool readonly)
 	else
 		resp_untagged(s, "OK [PERMANENTFLAGS (" SELECT_FLAGS " \\*)] "
 		    "Flags permitted");
-	resp_untagged(s, "%zu EXISTS", s->nuids);
+	resp_untagged(s, "%u EXISTS", uidmap_count(&s->uidmap));
 	resp_untagged(s, "%u RECENT", recent);
 	if (sl.first_unseen != 0)
 		resp_untagged(s, "OK [UNSEEN %u] First unseen",
@@ -336,25 +319,15 @@ cmd_examine(struct session *s, struct args *a)
 static uint32_t
 select_seq(const struct session *s, uint32_t uid)
 {
-	size_t lo = 0, hi = s->nuids;
-
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-
-		if (s->uids[mid] == uid)
-			return (uint32_t)mid + 1;
-		if (s->uids[mid] < uid)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return 0;
+	return uidmap_seq(&s->uidmap, uid);
 }
 
 struct select_sync_ctx {
 	struct session *s;
 	bool allow_expunge;
 	size_t old_n;		/* messages the client knew of */
+	uint32_t *fresh;	/* new UIDs, in the walk's MODSEQ order */
+	size_t nfresh, capfresh;
 	uint64_t limit;		/* HIGHESTMODSEQ read before the walks */
 	char **keywords;	/* the mailbox's keyword names by index */
 };
@@ -467,12 +440,10 @@ select_expunged(struct session *s, uint32_t seq)
 	/* With QRESYNC, one VANISHED for the lot, sent by the caller
 	 * (RFC 7162 §3.2.10.2). */
 	if (s->qresync)
-		resync_vanished_add(s, s->uids[seq - 1]);
+		resync_vanished_add(s, uidmap_uid(&s->uidmap, seq));
 	else
 		resp_untagged(s, "%u EXPUNGE", seq);
-	memmove(&s->uids[seq - 1], &s->uids[seq],
-	    (s->nuids - seq) * sizeof(uint32_t));
-	s->nuids--;
+	(void)uidmap_remove(&s->uidmap, seq);
 }
 
 static int
@@ -489,9 +460,15 @@ select_changed_cb(void *ctx, const struct store_msg *msg)
 		 * is announced by EXISTS and its flags come with FETCH. One
 		 * changed after the walk's limit is announced now all the
 		 * same, so that no later UID gets a number before it; its
-		 * change is not reported again next time.
+		 * change is not reported again next time. The map takes the
+		 * new UIDs in order after the walk.
 		 */
-		select_push_uid(s, msg->uid);
+		if (c->nfresh == c->capfresh) {
+			c->capfresh = c->capfresh == 0 ? 16 : c->capfresh * 2;
+			c->fresh = xreallocarray(c->fresh, c->capfresh,
+			    sizeof(uint32_t));
+		}
+		c->fresh[c->nfresh++] = msg->uid;
 		if (msg->modseq > c->limit)
 			select_note_own(s, msg->uid, msg->modseq);
 		return 0;
@@ -554,14 +531,14 @@ select_sync(struct session *s, bool allow_expunge)
 	struct select_sync_ctx c;
 	struct store_mbox mb;
 	enum store_err e;
-	size_t tail;
+	size_t i;
 
 	if (s->state != SESSION_SELECTED)
 		return;
 	memset(&c, 0, sizeof(c));
 	c.s = s;
 	c.allow_expunge = allow_expunge;
-	c.old_n = s->nuids;
+	c.old_n = uidmap_count(&s->uidmap);
 	c.limit = s->modseq;
 	/* Everything up to the mailbox's HIGHESTMODSEQ as read now is
 	 * covered by the walks below: writers to a mailbox take turns, so
@@ -574,7 +551,7 @@ select_sync(struct session *s, bool allow_expunge)
 	/* Held-back expunges first, then new ones, so that FETCH and EXISTS
 	 * use the new numbers. */
 	if (e == STORE_OK && allow_expunge && s->npending > 0) {
-		size_t i, n = s->npending;
+		size_t n = s->npending;
 
 		s->npending = 0;
 		for (i = 0; i < n; i++)
@@ -584,14 +561,22 @@ select_sync(struct session *s, bool allow_expunge)
 		e = store_changes(s->store, s->user, s->selected, s->mbox_id,
 	    s->modseq, NULL, select_expunged_cb, &c);
 	resync_vanished_flush(s);
-	tail = s->nuids;
 	if (e == STORE_OK)
 		e = store_changes(s->store, s->user, s->selected, s->mbox_id,
 		    s->modseq, select_changed_cb, NULL, &c);
-	/* The walk goes in MODSEQ order: put the new UIDs in order. */
-	if (s->nuids - tail > 1)
-		qsort(s->uids + tail, s->nuids - tail, sizeof(uint32_t),
-		    select_uid_cmp);
+	/* The walk goes in MODSEQ order: put the new UIDs in order. They
+	 * are all above the ones the map holds (UIDs only grow), and each
+	 * should come once (a repeat is skipped). */
+	if (c.nfresh > 1)
+		qsort(c.fresh, c.nfresh, sizeof(uint32_t), select_uid_cmp);
+	for (i = 0; i < c.nfresh; i++) {
+		if (i > 0 && c.fresh[i] == c.fresh[i - 1])
+			continue;
+		if (uidmap_append(&s->uidmap, c.fresh[i]) < 0)
+			log_msg(LOG_WARNING, "mailbox sync: UID %u out of "
+			    "order", c.fresh[i]);
+	}
+	free(c.fresh);
 	if (e == STORE_ERR_NOTFOUND) {
 		/* Deleted or renamed away under us: nothing sensible can be
 		 * said about sequence numbers any more (RFC 2180 §3). */
@@ -601,11 +586,12 @@ select_sync(struct session *s, bool allow_expunge)
 	} else if (e != STORE_OK) {
 		log_msg(LOG_WARNING, "mailbox sync: %s", store_strerror(e));
 	} else {
-		if (s->nuids != c.old_n) {
+		if (uidmap_count(&s->uidmap) != c.old_n) {
 			uint32_t recent;
 
 			/* RFC 3501 §5.5: EXISTS and RECENT together. */
-			resp_untagged(s, "%zu EXISTS", s->nuids);
+			resp_untagged(s, "%u EXISTS",
+			    uidmap_count(&s->uidmap));
 			if (select_claim_recent(s, s->selected, s->mbox_id) ==
 			    STORE_OK) {
 				recent = select_recent_count(s);

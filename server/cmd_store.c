@@ -99,7 +99,7 @@ store_changed_cb(void *ctx, const struct store_msg *m, bool changed)
 {
 	struct store_run *r = ctx;
 	struct session *s = r->s;
-	size_t lo = 0, hi = s->nuids;
+	uint32_t seq;
 	bool failed;
 
 	r->seen++;
@@ -110,33 +110,25 @@ store_changed_cb(void *ctx, const struct store_msg *m, bool changed)
 	 * changed (RFC 7162 §3.1.3). */
 	if (r->silent && !(s->condstore && changed) && !failed)
 		return 0;
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-
-		if (s->uids[mid] < m->uid)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	if (lo >= s->nuids || s->uids[lo] != m->uid)
+	if ((seq = uidmap_seq(&s->uidmap, m->uid)) == 0)
 		return 0;
 	if (failed) {
 		/* Its flags now, so the client need not ask (§3.1.3). */
-		store_add_modified(r, s->uid ? m->uid : (uint32_t)lo + 1);
+		store_add_modified(r, s->uid ? m->uid : seq);
 		select_note_own(s, m->uid, m->modseq);
 	}
 	if (r->silent && !failed) {
-		resp_untagged(s, "%zu FETCH (UID %u MODSEQ (%llu))", lo + 1,
+		resp_untagged(s, "%u FETCH (UID %u MODSEQ (%llu))", seq,
 		    m->uid, (unsigned long long)m->modseq);
 		resync_modseq_sent(s, m->modseq);
 		return 0;
 	}
 	if (s->condstore) {
-		resync_fetch_flags(s, (uint32_t)lo + 1, m, &r->kw);
+		resync_fetch_flags(s, seq, m, &r->kw);
 		return 0;
 	}
 	resp_begin(s);
-	resp_add(s, "%zu FETCH (", lo + 1);
+	resp_add(s, "%u FETCH (", seq);
 	if (s->uid)
 		resp_add(s, "UID %u ", m->uid);
 	resp_add(s, "FLAGS ");
@@ -329,18 +321,10 @@ static int
 store_expunged_cb(void *ctx, uint32_t uid)
 {
 	struct session *s = ctx;
-	size_t lo = 0, hi = s->nuids;
+	uint32_t seq = uidmap_seq(&s->uidmap, uid);
 
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-
-		if (s->uids[mid] < uid)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	if (lo < s->nuids && s->uids[lo] == uid)
-		select_expunged(s, (uint32_t)lo + 1);
+	if (seq != 0)
+		select_expunged(s, seq);
 	return 0;
 }
 
@@ -376,7 +360,7 @@ cmd_expunge(struct session *s, struct args *a)
 		return;
 	}
 	select_sync(s, true);
-	before = s->nuids;
+	before = uidmap_count(&s->uidmap);
 	e = store_msg_expunge(s->store, s->user, s->selected, s->mbox_id,
 	    uids, n, store_expunged_cb, s);
 	free(uids);
@@ -387,7 +371,7 @@ cmd_expunge(struct session *s, struct args *a)
 	}
 	/* With QRESYNC, the new HIGHESTMODSEQ when something went
 	 * (RFC 7162 §3.2.7, §3.2.9). */
-	if (s->qresync && s->nuids < before &&
+	if (s->qresync && uidmap_count(&s->uidmap) < before &&
 	    resync_sync_highestmodseq(s, &hms)) {
 		char code[48];
 

@@ -137,23 +137,6 @@ seqset_contains(const struct seqset *set, uint32_t v)
 	return false;
 }
 
-/* The index of the first UID >= uid in the session's map. */
-static size_t
-seqset_lower(const struct session *s, uint32_t uid)
-{
-	size_t lo = 0, hi = s->nuids;
-
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-
-		if (s->uids[mid] < uid)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
-}
-
 static void
 seqset_add_ref(struct msgref **refs, size_t *n, size_t *cap, uint32_t seq,
     uint32_t uid)
@@ -171,36 +154,42 @@ bool
 seqset_refs(const struct session *s, struct seqset *set, bool uid,
     struct msgref **refs_r, size_t *n_r, const char **why_r)
 {
+	const struct uidmap *map = &s->uidmap;
+	struct uidmap_iter it;
 	struct msgref *refs = NULL;
 	size_t n = 0, cap = 0, i;
 
 	*refs_r = NULL;
 	*n_r = 0;
 	if (uid) {
-		seqset_resolve(set, s->nuids > 0 ? s->uids[s->nuids - 1] : 0);
+		seqset_resolve(set, uidmap_last(map));
+		/* The ranges ascend: one walk, skipping to each. */
+		uidmap_iter_uid(&it, map, set->n > 0 ? set->r[0].lo : 1);
 		for (i = 0; i < set->n; i++) {
-			size_t k = seqset_lower(s, set->r[i].lo);
-
-			for (; k < s->nuids && s->uids[k] <= set->r[i].hi; k++)
-				seqset_add_ref(&refs, &n, &cap,
-				    (uint32_t)k + 1, s->uids[k]);
+			uidmap_iter_skip(&it, set->r[i].lo);
+			for (; uidmap_iter_valid(&it) &&
+			    it.uid <= set->r[i].hi; uidmap_iter_next(&it))
+				seqset_add_ref(&refs, &n, &cap, it.seq,
+				    it.uid);
 		}
 	} else {
-		if (s->nuids == 0) {
+		if (uidmap_count(map) == 0) {
 			*why_r = "No messages in the mailbox";
 			return false;
 		}
-		seqset_resolve(set, (uint32_t)s->nuids);
-		if (set->n > 0 && set->r[set->n - 1].hi > s->nuids) {
+		seqset_resolve(set, uidmap_count(map));
+		if (set->n > 0 && set->r[set->n - 1].hi > uidmap_count(map)) {
 			*why_r = "Sequence number beyond the last message";
 			return false;
 		}
 		for (i = 0; i < set->n; i++) {
 			uint32_t q;
 
-			for (q = set->r[i].lo; q <= set->r[i].hi; q++)
-				seqset_add_ref(&refs, &n, &cap, q,
-				    s->uids[q - 1]);
+			uidmap_iter_seq(&it, map, set->r[i].lo);
+			for (q = set->r[i].lo; q <= set->r[i].hi; q++) {
+				seqset_add_ref(&refs, &n, &cap, q, it.uid);
+				uidmap_iter_next(&it);
+			}
 		}
 	}
 	*refs_r = refs;

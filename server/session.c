@@ -144,7 +144,7 @@ session_free(struct session **sp)
 		return;
 	store_close(&s->store);
 	xfree(&s->selected);
-	xfree(&s->uids);
+	uidmap_free(&s->uidmap);
 	xfree(&s->own);
 	xfree(&s->pending);
 	xfree(&s->vanished);

@@ -13,6 +13,7 @@
 #include "../lib/buf.h"
 #include "../lib/config.h"
 #include "../store/store.h"
+#include "uidmap.h"
 
 /* RFC 3501 §3 states, as bits so the command table can hold sets. */
 enum session_state {
@@ -101,8 +102,7 @@ struct session {
 	bool readonly;		/* EXAMINE */
 	uint32_t mbox_id;	/* the selected mailbox's store id */
 	uint64_t modseq;	/* changes up to this MODSEQ are reported */
-	uint32_t *uids;		/* sequence number n is uids[n - 1] */
-	size_t nuids, capuids;
+	struct uidmap uidmap;	/* sequence numbers to UIDs (uidmap.h) */
 	struct session_range {	/* UIDs [lo, hi) that are \Recent here */
 		uint32_t lo, hi;
 	} *recent;

@@ -21,6 +21,7 @@
 
 #include "../lib/buf.h"
 #include "../lib/log.h"
+#include "../lib/xalloc.h"
 #include "store_int.h"
 
 #define MBOX_REC_VERSION	2
@@ -308,7 +309,8 @@ struct mbox_runs_ctx {
 	struct store_mbox mb;
 	uint32_t first, last;	/* lowest and highest UID; 0, 0: none */
 	struct buf gaps;	/* expunged ranges inside them: u32 pairs */
-	struct buf runs;	/* the result: u32 pairs */
+	uint32_t *runs;		/* the result: [first, last] pairs */
+	size_t nruns;
 };
 
 /*
@@ -379,7 +381,8 @@ static enum store_err
 mbox_gaps_read(struct store *st, uint32_t id, uint32_t first, uint32_t last,
     struct buf *gaps)
 {
-	uint8_t kb[12], pair[8];
+	uint8_t kb[12];
+	uint32_t pair[2];
 	u_int32_t op = DB_SET_RANGE;
 	DBC *c;
 	DBT k, d;
@@ -413,8 +416,8 @@ mbox_gaps_read(struct store *st, uint32_t id, uint32_t first, uint32_t last,
 
 			if (lo > hi || hi < first || lo > last)
 				continue;
-			store_be_put32(pair, lo < first ? first : lo);
-			store_be_put32(pair + 4, hi > last ? last : hi);
+			pair[0] = lo < first ? first : lo;
+			pair[1] = hi > last ? last : hi;
 			if (buf_add(gaps, pair, sizeof(pair)) < 0) {
 				ret = ENOMEM;
 				break;
@@ -433,43 +436,57 @@ mbox_gaps_read(struct store *st, uint32_t id, uint32_t first, uint32_t last,
 static int
 mbox_pair_cmp(const void *a, const void *b)
 {
-	uint32_t x = store_be_get32(a), y = store_be_get32(b);
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
 
 	return x < y ? -1 : x > y;
 }
 
-/* runs = [first, last] less the gaps, in order, as host-order u32 pairs. */
+/*
+ * runs = [first, last] less the gaps, in order, as host-order u32 pairs.
+ * The gaps (host-order pairs) come in the order of the expunges; that is
+ * UID order when messages went oldest first, as they mostly do, and then
+ * no sort is needed.
+ */
 static enum store_err
 mbox_runs_make(struct mbox_runs_ctx *r)
 {
-	uint32_t next = r->first, run[2];
-	size_t off, n = r->gaps.len / 8;
+	uint32_t next = r->first, *run;
+	const uint32_t *g = (const uint32_t *)(void *)r->gaps.data;
+	size_t i, n = r->gaps.len / 8, nruns = 0;
 
-	buf_reset(&r->runs);
+	r->nruns = 0;
 	if (r->first == 0)
 		return STORE_OK;
-	if (n > 1)	/* an empty buffer may have no data at all */
-		qsort(r->gaps.data, n, 8, mbox_pair_cmp);
-	for (off = 0; off < r->gaps.len; off += 8) {
-		uint32_t lo = store_be_get32(r->gaps.data + off);
-		uint32_t hi = store_be_get32(r->gaps.data + off + 4);
+	for (i = 1; i < n; i++) {
+		if (g[2 * i] < g[2 * i - 2]) {
+			qsort(r->gaps.data, n, 8, mbox_pair_cmp);
+			break;
+		}
+	}
+	/* At most one run before each gap, and one after the last. */
+	if (n + 1 > MBOX_COLLECT_MAX / 8)
+		return STORE_ERR_IO;
+	run = r->runs = xreallocarray(r->runs, n + 1, 8);
+	for (i = 0; i < n; i++) {
+		uint32_t lo = g[2 * i], hi = g[2 * i + 1];
 
 		if (lo > next) {
-			run[0] = next;
-			run[1] = lo - 1;
-			if (buf_add(&r->runs, run, sizeof(run)) < 0)
-				return STORE_ERR_IO;
+			run[2 * nruns] = next;
+			run[2 * nruns + 1] = lo - 1;
+			nruns++;
 		}
 		if (hi >= next) {
-			if (hi == r->last)
+			if (hi == r->last) {
+				r->nruns = nruns;
 				return STORE_OK;
+			}
 			next = hi + 1;
 		}
 	}
-	run[0] = next;
-	run[1] = r->last;
-	return buf_add(&r->runs, run, sizeof(run)) < 0 ? STORE_ERR_IO :
-	    STORE_OK;
+	run[2 * nruns] = next;
+	run[2 * nruns + 1] = r->last;
+	r->nruns = nruns + 1;
+	return STORE_OK;
 }
 
 static bool
@@ -529,16 +546,17 @@ store_mbox_uid_runs(struct store *st, const char *user, const char *name,
 	if ((e = store_key_user_name(&r.k, user, name, false)) != STORE_OK)
 		return e == STORE_ERR_INVALID ? STORE_ERR_NOTFOUND : e;
 	buf_init(&r.gaps, MBOX_COLLECT_MAX);
-	buf_init(&r.runs, MBOX_COLLECT_MAX);
+	r.runs = NULL;
+	r.nruns = 0;
 	e = store_txn_run(st, STORE_TXN_NONE, mbox_runs_fn, &r);
 	buf_free(&r.gaps);
 	if (e != STORE_OK) {
-		buf_free(&r.runs);
+		free(r.runs);
 		return e;
 	}
 	*mb_r = r.mb;
-	*runs_r = (uint32_t *)(void *)r.runs.data;	/* the caller frees */
-	*nruns_r = r.runs.len / 8;
+	*runs_r = r.runs;	/* the caller frees */
+	*nruns_r = r.nruns;
 	return STORE_OK;
 }
 

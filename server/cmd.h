@@ -20,6 +20,8 @@
 #define CMD_F_NOSYNC	0x08u	/* no mailbox updates before it runs
 				   (it leaves or replaces the mailbox,
 				   or, SEARCH, sends them itself) */
+#define CMD_F_NOSTORE	0x10u	/* uses no database of the store: a
+				   lazily opened store stays as it is */
 
 typedef void cmd_fn(struct session *s, struct args *a);
 

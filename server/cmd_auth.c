@@ -199,6 +199,7 @@ auth_attempt(struct session *s, const char *user, const uint8_t *pass,
 	opt.sync_flags = s->cfg->fsync_flags || !s->cfg->master_checkpoints;
 	opt.no_checkpoint = s->cfg->master_checkpoints;
 	opt.no_recovery = s->cfg->master_checkpoints;
+	opt.lazy = true;
 	threaded = auth_open_start(&op);
 	pr = passwd_check(buf_cstr(&path), user, pass, passlen);
 	if (threaded)

@@ -389,6 +389,16 @@ session_command_name(struct session *s, const struct parse_token *tok)
 		session_cmd_reject(s);
 		return;
 	}
+	/* A logged-in session opens the store's databases at its first
+	 * command that may use them (store_ready): before its literals
+	 * stream, and once. */
+	if (s->store != NULL && (def->flags & CMD_F_NOSTORE) == 0 &&
+	    store_ready(s->store) != STORE_OK) {
+		resp_no(s, "UNAVAILABLE", "Mail store unavailable");
+		parse_abort_command(s->parser);
+		session_cmd_reset(s);
+		return;
+	}
 	s->cmd = def;
 }
 

@@ -579,9 +579,13 @@ store_env_remove(const char *home)
 	    "regions could not be joined)");
 }
 
-/* Creates the environment handle, opens it and every database. */
+/*
+ * Opens the databases not open yet: the first `upto` of the list (the
+ * mailboxes database comes first: a lazy open takes it alone). On failure
+ * the environment stays as it is; those opened stay open.
+ */
 static enum store_err
-store_env_attach(struct store *st)
+store_dbs_open(struct store *st, size_t upto)
 {
 	DB **dbs[] = { &st->mailboxes, &st->subscriptions, &st->counters,
 	    &st->messages, &st->by_modseq, &st->expunged, &st->bodies,
@@ -590,8 +594,31 @@ store_env_attach(struct store *st)
 	    "subscriptions.db", "counters.db", "messages.db", "by_modseq.db",
 	    "expunged.db", "bodies.db", "body_refs.db", "keywords.db",
 	    "mime.db" };
-	DB_ENV *env;
 	size_t i;
+	int ret;
+
+	if (upto > N_ELEMENTS(dbs))
+		upto = N_ELEMENTS(dbs);
+	for (i = 0; i < upto; i++) {
+		if (*dbs[i] != NULL)
+			continue;
+		if ((ret = store_db_open(st, dbs[i], files[i])) != 0) {
+			if (ret == DB_RUNRECOVERY)
+				st->panic = true;
+			return store_open_dberr(st, ret, files[i]);
+		}
+	}
+	if (upto == N_ELEMENTS(dbs))
+		st->all_open = true;
+	return STORE_OK;
+}
+
+/* Creates the environment handle, opens it and the databases. */
+static enum store_err
+store_env_attach(struct store *st)
+{
+	DB_ENV *env;
+	enum store_err e;
 	int ret;
 
 	if ((ret = db_env_create(&env, 0)) != 0)
@@ -644,8 +671,7 @@ store_env_attach(struct store *st)
 		    "a process died inside the environment, or it is new");
 	}
 	if (ret != 0) {
-		enum store_err e = store_open_dberr(st, ret, "open");
-
+		e = store_open_dberr(st, ret, "open");
 		store_env_close(st);
 		return e;
 	}
@@ -657,16 +683,11 @@ store_env_attach(struct store *st)
 		store_env_close(st);
 		return STORE_ERR_NOSPACE;
 	}
-	for (i = 0; i < N_ELEMENTS(files); i++) {
-		if ((ret = store_db_open(st, dbs[i], files[i])) != 0) {
-			enum store_err e = store_open_dberr(st, ret,
-			    files[i]);
-
-			store_env_close(st);
-			return e;
-		}
-	}
-	return STORE_OK;
+	/* A reopen after recovery opens what was open before. */
+	e = store_dbs_open(st, st->opt.lazy && !st->all_open ? 1 : SIZE_MAX);
+	if (e != STORE_OK)
+		store_env_close(st);
+	return e;
 fail:
 	store_env_close(st);
 	return store_open_dberr(st, ret, "configure");
@@ -1058,6 +1079,28 @@ store_release_maps(struct store *st)
 	for (i = 0; i < store_nmaps; i++)
 		(void)madvise(store_maps[i].addr, store_maps[i].len,
 		    MADV_DONTNEED);
+}
+
+enum store_err
+store_ready(struct store *st)
+{
+	int64_t saved;
+	enum store_err e;
+
+	if (st->all_open)
+		return STORE_OK;
+	saved = store_watch_enter();
+	/* As a transaction does (store/txn.c): an environment that another
+	 * process recovered under us is opened again, once. */
+	st->panic = false;
+	if (st->env == NULL && store_env_reopen(st) < 0)
+		e = STORE_ERR_TRYAGAIN;
+	else if ((e = store_dbs_open(st, SIZE_MAX)) != STORE_OK &&
+	    st->panic)
+		e = store_env_reopen(st) < 0 ? STORE_ERR_TRYAGAIN :
+		    store_dbs_open(st, SIZE_MAX);
+	store_watch_leave(saved);
+	return e;
 }
 
 void

@@ -1044,7 +1044,7 @@ store_user_init(struct store *st, const char *user)
 	/* The common case, on every login: a read, no write transaction. */
 	g.mb = &c.mb;
 	e = store_txn_run(st, STORE_TXN_NONE, mbox_get_fn, &g);
-	if (e != STORE_ERR_NOTFOUND)
+	if (e != STORE_ERR_NOTFOUND || (e = store_ready(st)) != STORE_OK)
 		return e;
 	c.k = g.k;
 	c.flags = 0;
@@ -1113,7 +1113,7 @@ store_user_init_special(struct store *st, const char *user)
 		return e;
 	g.mb = &mb;
 	e = store_txn_run(st, STORE_TXN_NONE, mbox_get_fn, &g);
-	if (e != STORE_ERR_NOTFOUND)
+	if (e != STORE_ERR_NOTFOUND || (e = store_ready(st)) != STORE_OK)
 		return e;
 	return store_txn_run(st, STORE_TXN_WRITE, mbox_user_init_special_fn,
 	    &u);

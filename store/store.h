@@ -90,6 +90,12 @@ struct store_options {
 	 * lost: the log holds it.
 	 */
 	bool force_recovery;
+	/*
+	 * Open only the mailboxes database now; the others at the first
+	 * store_ready (a session: one that logs in and idles keeps no
+	 * handle, no cached cursor and no mutex of them).
+	 */
+	bool lazy;
 };
 
 /*
@@ -105,6 +111,11 @@ enum store_err store_open(const char *data_dir, const struct store_options *opt,
 enum store_err store_checkpoint(struct store *st) ATTR_WUR;
 /* Closes all handles; sets *st to NULL. NULL is allowed. */
 void store_close(struct store **st);
+/*
+ * Opens what a store opened with opt.lazy left closed; STORE_OK at once
+ * when everything is open. Call before anything but store_user_init.
+ */
+enum store_err store_ready(struct store *st) ATTR_WUR;
 /* Unmaps the pages of the shared regions this process has mapped (they
  * stay in the store; a later touch maps them again), so that a session
  * going idle does not keep a share of them. NULL is allowed. */

@@ -35,6 +35,7 @@ struct store {
 	char *home;		/* data_dir/db */
 	int lockfd;		/* the recovery lock (store/lock.c); -1 */
 	bool recover_fatal;	/* the next attach runs DB_RECOVER_FATAL */
+	bool all_open;		/* every database, not just mailboxes */
 	struct store_options opt;
 	pid_t pid;		/* the process that opened it */
 	unsigned fail_after;	/* fault injection: 0 = off */

@@ -397,6 +397,13 @@ session_command_name(struct session *s, const struct parse_token *tok)
 		resp_no(s, "UNAVAILABLE", "Mail store unavailable");
 		parse_abort_command(s->parser);
 		session_cmd_reset(s);
+		if (!store_can_open()) {
+			resp_untagged(s, "BYE Mail store being recovered, "
+			    "please reconnect");
+			log_msg(LOG_NOTICE, "disconnected: the store needs "
+			    "recovery");
+			session_close(s);
+		}
 		return;
 	}
 	s->cmd = def;

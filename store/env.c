@@ -1081,6 +1081,12 @@ store_release_maps(struct store *st)
 		    MADV_DONTNEED);
 }
 
+bool
+store_can_open(void)
+{
+	return store_register_spent != getpid();
+}
+
 enum store_err
 store_ready(struct store *st)
 {

@@ -116,6 +116,12 @@ void store_close(struct store **st);
  * when everything is open. Call before anything but store_user_init.
  */
 enum store_err store_ready(struct store *st) ATTR_WUR;
+/*
+ * False once this process found the store needing recovery as it opened
+ * it: Berkeley DB then refuses it any other open (store/env.c). A session
+ * should end, so that its client comes back in a new process.
+ */
+bool store_can_open(void);
 /* Unmaps the pages of the shared regions this process has mapped (they
  * stay in the store; a later touch maps them again), so that a session
  * going idle does not keep a share of them. NULL is allowed. */

@@ -14,7 +14,6 @@ memory cannot be read here, 1 on failure."""
 
 import base64
 import os
-import socket
 import sys
 import time
 
@@ -23,52 +22,11 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "protocol"))
 import lib  # noqa: E402
 from lib import check  # noqa: E402
+from rawimap import Conn  # noqa: E402
 
 USER = "memuser"
 PASSWORD = "Zq7-unlikely-pass-4711"
 QUIET = 0.5         # seconds: well past the sessions' 20 ms trim wait
-
-
-class Client:
-    def __init__(self, port):
-        self.sock = socket.create_connection(("127.0.0.1", port),
-                                             timeout=lib.READ_TIMEOUT)
-        self.buf = b""
-
-    def line(self):
-        while b"\r\n" not in self.buf:
-            chunk = self.sock.recv(4096)
-            check(chunk, "connection closed; received %r", self.buf)
-            self.buf += chunk
-        line, _, self.buf = self.buf.partition(b"\r\n")
-        return line
-
-    def send(self, data):
-        self.sock.sendall(data)
-
-    def until(self, tag):
-        out = []
-        while True:
-            ln = self.line()
-            out.append(ln)
-            if ln.startswith(tag + b" "):
-                return out
-
-
-def children(pid):
-    kids = []
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % d) as f:
-                st = f.read()
-        except OSError:
-            continue
-        # pid (comm) state ppid ...: comm may hold spaces
-        if int(st.rsplit(")", 1)[1].split()[1]) == pid:
-            kids.append(int(d))
-    return sorted(kids)
 
 
 MAP_MAX = 1 << 30   # larger: a reservation (AddressSanitizer's shadow)
@@ -112,21 +70,18 @@ def run():
     with lib.Server(users=[(USER, PASSWORD)]) as srv:
         clients = []
         logins = [
-            b'a LOGIN %s "%s"\r\n' % (USER.encode(), PASSWORD.encode()),
-            b"a LOGIN %s {%d+}\r\n%s\r\n" % (USER.encode(), len(PASSWORD),
-                                             PASSWORD.encode()),
-            b"a AUTHENTICATE PLAIN %s\r\n" % base64.b64encode(
-                b"\0" + USER.encode() + b"\0" + PASSWORD.encode()),
+            'LOGIN %s "%s"' % (USER, PASSWORD),
+            "LOGIN %s {%d+}\r\n%s" % (USER, len(PASSWORD), PASSWORD),
+            "AUTHENTICATE PLAIN %s" % base64.b64encode(
+                ("\0%s\0%s" % (USER, PASSWORD)).encode()).decode(),
         ]
-        for cmd in logins:
-            c = Client(srv.port)
-            check(c.line().startswith(b"* OK "), "greeting")
-            c.send(cmd)
-            r = c.until(b"a")
-            check(r[-1].startswith(b"a OK "), "login %r: %r", cmd[:22], r)
+        for text in logins:
+            c = Conn(srv.port)
+            st, resp, _ = c.cmd(text)
+            check(st == "OK", "login %r: %s %r", text[:22], st, resp)
             clients.append(c)
         time.sleep(QUIET)
-        pids = children(srv.daemon.proc.pid)
+        pids = lib.child_pids(srv.daemon.proc.pid)
         check(len(pids) >= len(clients), "session processes: %r", pids)
         secrets = [PASSWORD.encode(),
                    base64.b64encode(b"\0" + USER.encode() + b"\0" +
@@ -142,11 +97,9 @@ def run():
             check(hit is None, "session pid %d keeps %r: ...%r...", pid,
                   *(hit or ("", "")))
         for c in clients:
-            c.send(b"n NOOP\r\n")
-            r = c.until(b"n")
-            check(r[-1] == b"n OK NOOP completed", "NOOP after: %r", r)
-            c.sock.close()
-
+            st, resp, _ = c.cmd("NOOP")
+            check(st == "OK", "NOOP after: %s %r", st, resp)
+            c.close()
 
 if __name__ == "__main__":
     lib.main(run)

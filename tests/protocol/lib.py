@@ -151,6 +151,23 @@ def pids_with_env(var, value):
     return found
 
 
+def child_pids(ppid):
+    """The pids whose parent is ppid, ascending."""
+    kids = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                st = f.read()
+        except OSError:
+            continue
+        # pid (comm) state ppid ...: comm may hold spaces
+        if int(st.rsplit(")", 1)[1].split()[1]) == ppid:
+            kids.append(int(d))
+    return sorted(kids)
+
+
 def proc_desc(pid):
     try:
         with open("/proc/%d/cmdline" % pid, "rb") as f:

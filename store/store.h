@@ -101,8 +101,10 @@ struct store_options {
 /*
  * Opens (and if needed recovers) the environment in data_dir/db with
  * DB_INIT_TXN|DB_INIT_LOCK|DB_INIT_LOG|DB_INIT_MPOOL|DB_REGISTER|DB_RECOVER
- * and opens every database. On failure *error_r is a static or
- * thread-local text describing why (also logged).
+ * and opens every database (with opt.lazy only the mailboxes database:
+ * store_ready opens the others). On failure *error_r is a static or
+ * thread-local text describing why (also logged): thread-local, so a
+ * caller on another thread must copy it before that thread ends.
  */
 enum store_err store_open(const char *data_dir, const struct store_options *opt,
     struct store **st_r, const char **error_r) ATTR_WUR;

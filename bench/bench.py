@@ -527,23 +527,26 @@ class Refimapd:
     def describe(self, durable):
         return "refimapd, fsync = %s" % ("yes" if durable else "no")
 
-    def start(self, durable, profile="default"):
+    def config_text(self, durable):
+        return ("# written by bench/bench.py\n"
+                "data_dir = %s\nfsync = %s\nmax_sessions = 1000\n"
+                "max_sessions_per_ip = 1000\nlog_level = notice\n"
+                "literal_max = 67108864\n%s"
+                % (self.data, "yes" if durable else "no",
+                   # refimapd refuses root unless told (a bench run as
+                   # root on a private store)
+                   "allow_root = yes\n" if os.geteuid() == 0 else ""))
+
+    def start(self, durable, profile="default", wait=30):
         with open(self.conf, "w") as f:
-            f.write("# written by bench/bench.py\n"
-                    "data_dir = %s\nfsync = %s\nmax_sessions = 1000\n"
-                    "max_sessions_per_ip = 1000\nlog_level = notice\n"
-                    "literal_max = 67108864\n%s"
-                    % (self.data, "yes" if durable else "no",
-                       # refimapd refuses root unless told (a bench
-                       # run as root on a private store)
-                       "allow_root = yes\n" if os.geteuid() == 0 else ""))
+            f.write(self.config_text(durable))
         logf = open(self.log, "ab")
         self.proc = subprocess.Popen(
             [self.bin, "-c", self.conf, "-f", "-l", "127.0.0.1", "-p", "0",
              ], stdin=subprocess.DEVNULL, stdout=logf, stderr=logf)
         logf.close()
         self.pid = self.proc.pid
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
             with open(self.log, "rb") as f:
                 m = re.findall(rb"listening on 127\.0\.0\.1 port (\d+)",

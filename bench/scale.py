@@ -32,7 +32,6 @@ import random
 import resource
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -98,44 +97,19 @@ def write_mbox(path, n, seed):
 # The server: bench.py's Refimapd with room for the many sessions.
 
 class Server(Refimapd):
-    def start(self, durable, profile="default", sessions=1000):
-        with open(self.conf, "w") as f:
-            f.write("# written by bench/scale.py\n"
-                    "data_dir = %s\nfsync = %s\nmax_sessions = %d\n"
-                    "max_sessions_per_ip = %d\nlog_level = notice\n%s"
-                    % (self.data, "yes" if durable else "no",
-                       sessions + 50, sessions + 50,
-                       "allow_root = yes\n" if os.geteuid() == 0 else ""))
-        # Refimapd.start would rewrite the configuration: start the process
-        # the same way, with this file.
-        self._launch()
+    sessions = 1000
 
-    def _launch(self):
-        import re
-        logf = open(self.log, "ab")
-        self.proc = subprocess.Popen(
-            [self.bin, "-c", self.conf, "-f", "-l", "127.0.0.1", "-p", "0"],
-            stdin=subprocess.DEVNULL, stdout=logf, stderr=logf)
-        logf.close()
-        self.pid = self.proc.pid
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            with open(self.log, "rb") as f:
-                m = re.findall(rb"listening on 127\.0\.0\.1 port (\d+)",
-                               f.read())
-            if m:
-                self.port = int(m[-1])
-                try:
-                    socket.create_connection(("127.0.0.1", self.port),
-                                             2).close()
-                    return
-                except OSError:
-                    pass
-            if self.proc.poll() is not None:
-                raise RuntimeError("refimapd exited %d; see %s"
-                                   % (self.proc.returncode, self.log))
-            time.sleep(0.05)
-        raise RuntimeError("refimapd did not start; see %s" % self.log)
+    def config_text(self, durable):
+        return ("# written by bench/scale.py\n"
+                "data_dir = %s\nfsync = %s\nmax_sessions = %d\n"
+                "max_sessions_per_ip = %d\nlog_level = notice\n%s"
+                % (self.data, "yes" if durable else "no",
+                   self.sessions + 50, self.sessions + 50,
+                   "allow_root = yes\n" if os.geteuid() == 0 else ""))
+
+    def start(self, durable, profile="default"):
+        # A store of a million messages may take a while to open.
+        Refimapd.start(self, durable, profile, wait=120)
 
 
 # ---------------------------------------------------------------------------
@@ -625,7 +599,8 @@ def main():
                     for name in os.listdir(dbdir):
                         if name.startswith("__db."):
                             os.unlink(os.path.join(dbdir, name))
-                srv.start(durable=True, sessions=max(args.sessions, 1000))
+                srv.sessions = max(args.sessions, 1000)
+                srv.start(durable=True)
                 r = measure_size(srv, n, args.reps)
                 r["load"] = ld
                 r["store_bytes"] = sum(

@@ -2,8 +2,9 @@
 """A logged-in session keeps no copy of the password (DESIGN "Auth and
 security": passwords are wiped after use).
 
-Three sessions log in with LOGIN (a quoted string), LOGIN (a literal) and
-AUTHENTICATE PLAIN (SASL-IR, base64), then go quiet. Once they have had
+Four sessions log in with LOGIN (a quoted string), LOGIN (a literal),
+AUTHENTICATE PLAIN with an initial response (SASL-IR) and AUTHENTICATE
+PLAIN with the credentials on a continuation line, then go quiet. Once they have had
 time to give memory back (they do 20 ms after a state change), every
 writable mapping of each session process is read through /proc/PID/mem:
 neither the password nor its base64 form may be found. A session that
@@ -80,6 +81,18 @@ def run():
             st, resp, _ = c.cmd(text)
             check(st == "OK", "login %r: %s %r", text[:22], st, resp)
             clients.append(c)
+        # AUTHENTICATE without an initial response: the credentials come
+        # on a continuation line of their own.
+        c = Conn(srv.port)
+        tag = c.next_tag()
+        c.send(("%s AUTHENTICATE PLAIN\r\n" % tag).encode())
+        cont = c.read_response()
+        check(cont[0].startswith(b"+"), "AUTHENTICATE: %r", cont)
+        c.send(base64.b64encode(("\0%s\0%s" % (USER, PASSWORD)).encode())
+               + b"\r\n")
+        st, resp, _ = c.finish(tag)
+        check(st == "OK", "AUTHENTICATE continuation: %s %r", st, resp)
+        clients.append(c)
         time.sleep(QUIET)
         pids = lib.child_pids(srv.daemon.proc.pid)
         check(len(pids) >= len(clients), "session processes: %r", pids)

@@ -171,18 +171,6 @@ auth_open_wait(struct auth_open *o, const char **error_r)
 	return o->result;
 }
 
-/* A session whose process may not open the store again (a recovery is
- * due) ends: its client logs in again in a new process. */
-static void
-auth_end_if_spent(struct session *s)
-{
-	if (store_can_open())
-		return;
-	resp_untagged(s, "BYE Mail store being recovered, please reconnect");
-	log_msg(LOG_NOTICE, "disconnected: the store needs recovery");
-	session_close(s);
-}
-
 /* Checks the password and, if it is right, moves to AUTHENTICATED. */
 static void
 auth_attempt(struct session *s, const char *user, const uint8_t *pass,
@@ -243,7 +231,7 @@ auth_attempt(struct session *s, const char *user, const uint8_t *pass,
 		    error != NULL ? error : store_strerror(e));
 		store_close(&s->store);
 		resp_no(s, "UNAVAILABLE", "Mail store unavailable");
-		auth_end_if_spent(s);
+		session_end_if_store_spent(s);
 		return;
 	}
 	s->user = xstrdup(user);

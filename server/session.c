@@ -192,6 +192,16 @@ session_capabilities(const struct session *s)
 }
 
 void
+session_end_if_store_spent(struct session *s)
+{
+	if (store_can_open())
+		return;
+	resp_untagged(s, "BYE Mail store being recovered, please reconnect");
+	log_msg(LOG_NOTICE, "disconnected: the store needs recovery");
+	session_close(s);
+}
+
+void
 session_expect_line(struct session *s, session_line_fn *fn)
 {
 	s->line_fn = fn;
@@ -397,13 +407,7 @@ session_command_name(struct session *s, const struct parse_token *tok)
 		resp_no(s, "UNAVAILABLE", "Mail store unavailable");
 		parse_abort_command(s->parser);
 		session_cmd_reset(s);
-		if (!store_can_open()) {
-			resp_untagged(s, "BYE Mail store being recovered, "
-			    "please reconnect");
-			log_msg(LOG_NOTICE, "disconnected: the store needs "
-			    "recovery");
-			session_close(s);
-		}
+		session_end_if_store_spent(s);
 		return;
 	}
 	s->cmd = def;

@@ -157,6 +157,9 @@ const char *session_capabilities(const struct session *s);
 void session_expect_line(struct session *s, session_line_fn *fn);
 /* Ends the connection after what is already queued has been sent. */
 void session_close(struct session *s);
+/* Ends the session (BYE) when this process may not open the store again
+ * (store_can_open): its client comes back in a new process. */
+void session_end_if_store_spent(struct session *s);
 /* Counts a protocol error; says BYE and closes past the limit. */
 void session_count_bad(struct session *s);
 

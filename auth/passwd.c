@@ -24,6 +24,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "hashmem.h"
 #include "passwd.h"
 #include "../lib/buf.h"
 #include "../lib/log.h"
@@ -266,7 +267,9 @@ passwd_check(const char *path, const char *user, const uint8_t *pass,
 	setting = usable ? hash : passwd_dummy_hash;
 
 	cd = xcalloc(1, sizeof(*cd));
+	hashmem_begin();
 	res = crypt_r(phrase, setting, cd);
+	hashmem_end();
 	match = res != NULL && res[0] != '*' && passwd_equal(res, setting);
 	if (usable && (res == NULL || res[0] == '*')) {
 		log_msg(LOG_ERR, "passwd: crypt failed for the hash of %s",
@@ -309,7 +312,9 @@ passwd_hash(const char *pass, const char *prefix, char *out, size_t outlen)
 		return PASSWD_IOERR;
 	}
 	cd = xcalloc(1, sizeof(*cd));
+	hashmem_begin();
 	res = crypt_r(pass, salt, cd);
+	hashmem_end();
 	if (res == NULL || res[0] == '*') {
 		log_msg(LOG_ERR, "passwd: crypt failed for setting %s", salt);
 		errno = EINVAL;

@@ -421,44 +421,27 @@ msg_body_read(struct store *st, uint64_t body_id, uint64_t off, size_t n,
 
 /* ---- the first bytes of many messages (SEARCH) ---- */
 
+/* Records a cursor may step over to reach the next message's first chunk
+ * (the rest of a large message) before a search from the root is
+ * cheaper. */
+#define MSG_HEADS_STEPS	4
+
 /*
- * Moves the cursor forward to the key kb when it is a few records ahead
- * (the next message's body usually follows the last one): cheaper than a
- * search from the root. Only keys are read on the way. *near_r stays true
- * when the cursor is on kb; false: search for it.
+ * Reads the first bytes of each v[i] with one cursor. The next message's
+ * body usually follows the last one in key order, so the cursor steps
+ * forward with DB_NEXT and reads the data in the same call: one cursor
+ * operation and one overflow page a message. It searches from the root
+ * (DB_SET) only when the body is behind it or too far ahead.
  */
-static int
-msg_heads_step(struct store *st, DBC *c, const uint8_t *kb, bool *near_r)
-{
-	DBT k, d;
-	unsigned step;
-	int ret = 0, cmp;
-
-	*near_r = false;
-	for (step = 0; step < 4; step++) {
-		msg_dbt(&k, NULL, 0);
-		msg_dbt(&d, NULL, 0);
-		d.flags = DB_DBT_PARTIAL;	/* dlen 0: no overflow pages */
-		ret = store_cursor_get(st, c, &k, &d, DB_NEXT);
-		if (ret != 0 || k.size != 12)
-			break;
-		if ((cmp = memcmp(k.data, kb, 12)) >= 0) {
-			*near_r = cmp == 0;
-			break;
-		}
-	}
-	return ret == DB_NOTFOUND ? 0 : ret;
-}
-
 static enum store_err
 msg_body_heads(struct store *st, struct store_head *v, size_t n)
 {
-	uint8_t kb[12];
-	bool near = false;
+	uint8_t kb[12], at[16];
+	bool placed = false;	/* the cursor is on key at */
 	DBC *c;
 	DBT k, d;
 	size_t i;
-	int ret;
+	int ret, cmp = 0;
 
 	if (st->env == NULL && store_env_reopen(st) < 0)
 		return STORE_ERR_TRYAGAIN;
@@ -466,26 +449,52 @@ msg_body_heads(struct store *st, struct store_head *v, size_t n)
 		return store_dberr(st, ret, "cursor");
 	for (i = 0; i < n && ret == 0; i++) {
 		size_t want = v[i].want < MSG_CHUNK ? v[i].want : MSG_CHUNK;
+		unsigned step;
 
 		v[i].got = 0;
 		if (want == 0)
 			continue;
-		/* Straight into the caller's memory: no copy of ours. */
 		msg_body_key(kb, v[i].body_id, 0);
-		if (near && (ret = msg_heads_step(st, c, kb, &near)) != 0)
-			break;
-		msg_dbt(&k, kb, sizeof(kb));
+		/* Straight into the caller's memory: no copy of ours. */
 		msg_dbt(&d, v[i].dst, 0);
-		d.ulen = (u_int32_t)want;
-		d.dlen = (u_int32_t)want;
-		d.doff = 0;
+		d.ulen = d.dlen = (u_int32_t)want;
 		d.flags = DB_DBT_USERMEM | DB_DBT_PARTIAL;
-		ret = store_cursor_get(st, c, &k, &d, near ? DB_CURRENT :
-		    DB_SET);
-		near = true;
-		if (ret == DB_NOTFOUND) {
-			ret = 0;	/* got 0: the caller reads it alone */
-			continue;
+		msg_dbt(&k, at, 0);
+		k.ulen = sizeof(at);
+		k.flags = DB_DBT_USERMEM;
+		if (placed && (cmp = memcmp(at, kb, sizeof(kb))) == 0) {
+			/* A step for an earlier message already got here. */
+			ret = store_cursor_get(st, c, &k, &d, DB_CURRENT);
+		} else if (placed && cmp < 0) {
+			for (step = 0; step < MSG_HEADS_STEPS; step++) {
+				ret = store_cursor_get(st, c, &k, &d, DB_NEXT);
+				if (ret != 0 || k.size != sizeof(kb) ||
+				    (cmp = memcmp(at, kb, sizeof(kb))) >= 0)
+					break;
+			}
+			if (ret == DB_NOTFOUND) {
+				ret = 0;	/* no body after the last */
+				placed = false;
+				continue;
+			}
+			if (ret != 0)
+				break;
+			if (k.size == sizeof(kb) && cmp > 0)
+				continue;	/* no such body */
+			/* Too far (or an odd key): search. */
+			placed = k.size == sizeof(kb) && cmp == 0;
+		} else {
+			placed = false;
+		}
+		if (!placed) {
+			memcpy(at, kb, sizeof(kb));
+			k.size = sizeof(kb);
+			ret = store_cursor_get(st, c, &k, &d, DB_SET);
+			if (ret == DB_NOTFOUND) {
+				ret = 0;	/* the caller reads it alone */
+				continue;
+			}
+			placed = ret == 0;
 		}
 		if (ret == 0) {
 			v[i].got = d.size;

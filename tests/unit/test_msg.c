@@ -32,6 +32,7 @@ extern int msg_suite_clean(void);
 extern void test_msg_append_get_list(void);
 extern void test_msg_append_sizes(void);
 extern void test_msg_append_bad_size(void);
+extern void test_msg_body_heads(void);
 extern void test_msg_append_missing_mailbox(void);
 extern void test_msg_append_free_uncommitted(void);
 extern void test_msg_uidnext_after_reopen(void);
@@ -402,6 +403,98 @@ void test_msg_append_sizes(void)
 	CU_ASSERT_EQUAL(stat(path, &sb), 0);
 	CU_ASSERT_EQUAL(sb.st_mode & 0777, 0700);
 	CU_ASSERT_EQUAL(mbox(st, "INBOX").messages, 3);
+	store_close(&st);
+}
+
+/* One request of test_msg_body_heads: message k, or a body that is not
+ * there (-1 after the last, -2 before the first, -3 expunged), want
+ * bytes. */
+struct heads_req {
+	int k;
+	size_t want;
+};
+
+/*
+ * store_body_heads against the pattern for every order its cursor meets:
+ * ascending (stepping over the later chunks of large messages, a few or
+ * too many), the same body twice in a row, bodies before the first, after
+ * the last and an expunged one between two, descending, and wants of 0,
+ * more than the message and more than a chunk.
+ */
+void test_msg_body_heads(void)
+{
+	static const size_t sizes[] = { 100, 3000, 3 * CHUNK + 5, 5000,
+	    7 * CHUNK, 10, 0, 9000, 2 * CHUNK };
+	static const struct heads_req reqs[] = {
+		{ 0, 4000 }, { 1, 4000 }, { 2, 4000 }, { 3, 4000 },
+		{ 4, 4000 }, { 5, 4000 }, { 6, 4000 }, { 7, 4000 },
+		{ 8, 4000 }, { -1, 4000 },
+		/* The same body twice, then back, then a gap and descending. */
+		{ 3, 1000 }, { 3, 1000 }, { 1, 0 }, { 1, 2999 },
+		{ -2, 100 }, { 8, CHUNK + 10 }, { 7, 50 }, { 4, 1 },
+		{ 2, 3 * CHUNK }, { 0, 1000 }, { 2, 10 }, { -3, 4000 },
+		{ 3, 100 }, { 0, 100 },
+		/* Past the last body, then the first again. */
+		{ -1, 10 }, { 0, 10 },
+	};
+	char dir[512];
+	struct store *st = open_fresh(dir, sizeof(dir), NULL);
+	struct store_head v[N_ELEMENTS(reqs)];
+	uint64_t ids[N_ELEMENTS(sizes)], last = 0, gone = 0;
+	uint8_t *dst[N_ELEMENTS(reqs)];
+	unsigned i;
+	uint32_t uid;
+
+	for (i = 0; i < N_ELEMENTS(sizes); i++) {
+		uint8_t *p = make_body(i, sizes[i]);
+
+		CU_ASSERT_EQUAL_FATAL(append(st, "INBOX", 0, p, sizes[i], 0,
+		    &uid), STORE_OK);
+		xfree(&p);
+		ids[i] = get(st, "INBOX", uid).body_id;
+		CU_ASSERT(ids[i] > last);	/* the order the requests need */
+		last = ids[i];
+		if (i == 2) {
+			/* A body between 2 and 3 that is gone by then. */
+			p = make_body(99, 2000);
+			CU_ASSERT_EQUAL_FATAL(append(st, "INBOX", 0, p, 2000,
+			    STORE_FLAG_DELETED, &uid), STORE_OK);
+			xfree(&p);
+			gone = get(st, "INBOX", uid).body_id;
+		}
+	}
+	CU_ASSERT_EQUAL_FATAL(store_msg_expunge(st, U, "INBOX", 0, NULL, 0,
+	    NULL, NULL), STORE_OK);
+	CU_ASSERT(gone > ids[2] && gone < ids[3]);
+	for (i = 0; i < N_ELEMENTS(reqs); i++) {
+		int k = reqs[i].k;
+
+		v[i].body_id = k >= 0 ? ids[k] : k == -1 ? last + 1 :
+		    k == -2 ? 0 : gone;
+		v[i].want = reqs[i].want;
+		v[i].got = 12345;
+		dst[i] = v[i].dst = xmalloc(reqs[i].want + 1);
+	}
+	CU_ASSERT_EQUAL(store_body_heads(st, v, N_ELEMENTS(v)), STORE_OK);
+	for (i = 0; i < N_ELEMENTS(reqs); i++) {
+		int k = reqs[i].k;
+		size_t expect = 0, j, bad = 0;
+
+		if (k >= 0) {
+			expect = sizes[k] < reqs[i].want ? sizes[k] :
+			    reqs[i].want;
+			if (expect > CHUNK)
+				expect = CHUNK;
+		}
+		if (v[i].got != expect)
+			printf("\nrequest %u: got %zu, expected %zu\n", i,
+			    v[i].got, expect);
+		CU_ASSERT_EQUAL(v[i].got, expect);
+		for (j = 0; j < expect && j < v[i].got; j++)
+			bad += dst[i][j] != pattern((unsigned)k, j);
+		CU_ASSERT_EQUAL(bad, 0);
+		xfree(&dst[i]);
+	}
 	store_close(&st);
 }
 

@@ -16,8 +16,8 @@ CPU time (this process, all threads) and the server's CPU time (the server
 process tree, from /proc) are reported next to every figure. The results
 also go to bench/results/bench-<time>.json and bench/results/latest.json.
 
-Then, unless --imapbench-n 0, the team's client /work/shared/bench/
-imapbench.py is run against both durable instances as a second,
+Then, unless --imapbench-n 0, the team's client (../shared/bench/
+imapbench.py beside the project, or $IMAPBENCH) is run against both durable instances as a second,
 independent measurement, and its table is printed too.
 
 Dovecot needs root (its master binds and switches users); without root, or
@@ -43,7 +43,8 @@ from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
-IMAPBENCH = Path("/work/shared/bench/imapbench.py")
+IMAPBENCH = Path(os.environ.get("IMAPBENCH") or
+                 ROOT.parent / "shared" / "bench" / "imapbench.py")
 USER = "bench"
 PASSWORD = "bench-secret-1"
 SEARCH_WORD = "quarterly"

@@ -296,13 +296,14 @@ backup_tally(const char *dir, struct store_backup_info *info)
 static enum store_err
 backup_check_files(struct store *st, const char *dir)
 {
-	DB *dbs[] = { st->mailboxes, st->subscriptions, st->counters,
-	    st->messages, st->by_modseq, st->expunged, st->bodies,
-	    st->body_refs, st->keywords, st->mime };
+	DB **slots[STORE_NDBS], *dbs[STORE_NDBS];
 	char path[BACKUP_PATH_MAX];
 	struct stat sb;
 	size_t i;
 
+	store_db_slots(st, slots);
+	for (i = 0; i < N_ELEMENTS(dbs); i++)
+		dbs[i] = *slots[i];
 	for (i = 0; i < N_ELEMENTS(dbs); i++) {
 		const char *file = NULL, *name = NULL;
 

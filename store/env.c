@@ -204,6 +204,29 @@ store_open_dberr(const struct store *st, int ret, const char *what)
 	}
 }
 
+const char *const store_db_files[STORE_NDBS] = { "mailboxes.db",
+	"subscriptions.db", "counters.db", "messages.db", "by_modseq.db",
+	"expunged.db", "bodies.db", "body_refs.db", "keywords.db", "mime.db",
+	"heads.db" };
+
+void
+store_db_slots(struct store *st, DB **slots[STORE_NDBS])
+{
+	DB **all[STORE_NDBS] = { &st->mailboxes, &st->subscriptions,
+	    &st->counters, &st->messages, &st->by_modseq, &st->expunged,
+	    &st->bodies, &st->body_refs, &st->keywords, &st->mime,
+	    &st->heads };
+
+	memcpy(slots, all, sizeof(all));
+}
+
+/*
+ * Pages of the header copies: large enough that a header of up to
+ * MSG_HEADS_MAX bytes stays on its leaf page beside its neighbours' (no
+ * overflow page), so that SEARCH reads many from one page.
+ */
+#define STORE_HEADS_PAGESIZE	(32 * 1024)
+
 static int
 store_db_open(struct store *st, DB **db_r, const char *file)
 {
@@ -213,6 +236,12 @@ store_db_open(struct store *st, DB **db_r, const char *file)
 	*db_r = NULL;
 	if ((ret = db_create(&db, st->env, 0)) != 0)
 		return ret;
+	/* For a new file only: an existing one keeps its page size. */
+	if (db_r == &st->heads &&
+	    (ret = db->set_pagesize(db, STORE_HEADS_PAGESIZE)) != 0) {
+		(void)db->close(db, 0);
+		return ret;
+	}
 	/*
 	 * Databases are created when missing even without opt.create, so
 	 * that a newer version opening an older store adds its databases.
@@ -234,12 +263,11 @@ store_db_open(struct store *st, DB **db_r, const char *file)
 static void
 store_env_close(struct store *st)
 {
-	DB **dbs[] = { &st->mailboxes, &st->subscriptions, &st->counters,
-	    &st->messages, &st->by_modseq, &st->expunged, &st->bodies,
-	    &st->body_refs, &st->keywords, &st->mime };
+	DB **dbs[STORE_NDBS];
 	size_t i;
 	int ret;
 
+	store_db_slots(st, dbs);
 	for (i = 0; i < N_ELEMENTS(dbs); i++) {
 		if (*dbs[i] == NULL)
 			continue;
@@ -587,16 +615,12 @@ store_env_remove(const char *home)
 static enum store_err
 store_dbs_open(struct store *st, size_t upto)
 {
-	DB **dbs[] = { &st->mailboxes, &st->subscriptions, &st->counters,
-	    &st->messages, &st->by_modseq, &st->expunged, &st->bodies,
-	    &st->body_refs, &st->keywords, &st->mime };
-	static const char *const files[] = { "mailboxes.db",
-	    "subscriptions.db", "counters.db", "messages.db", "by_modseq.db",
-	    "expunged.db", "bodies.db", "body_refs.db", "keywords.db",
-	    "mime.db" };
+	DB **dbs[STORE_NDBS];
+	const char *const *files = store_db_files;
 	size_t i;
 	int ret;
 
+	store_db_slots(st, dbs);
 	if (upto > N_ELEMENTS(dbs))
 		upto = N_ELEMENTS(dbs);
 	for (i = 0; i < upto; i++) {

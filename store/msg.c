@@ -12,6 +12,11 @@
  *   bodies     body id u64, chunk u32 -> MSG_CHUNK bytes (less at the end)
  *   body_refs  body id u64 -> reference count u32
  *   keywords   mbox id u32, index u8 -> keyword name
+ *   mime       body id u64 -> the MIME structure (store/mime.h)
+ *   heads      body id u64 -> the message's header, blank line included:
+ *              a copy of its first bytes, for SEARCH, when it is at most
+ *              MSG_HEADS_MAX bytes (bodies stored before there was this
+ *              database have none)
  * The message record (46 bytes):
  *   0 version (1)  1 flags  2..9 keywords  10..17 modseq
  *   18..25 internaldate  26..29 tzoff  30..37 size  38..45 body id
@@ -41,6 +46,9 @@
 #define MSG_SPOOL_MEM		(1024u * 1024)
 #define MSG_LIST_BATCH		4096	/* records per cursor pass */
 #define MSG_COLLECT_MAX		(512u * 1024 * 1024)
+/* Longest header copied into heads: with its key it stays on the page
+ * (32 KiB pages: store_db_open). */
+#define MSG_HEADS_MAX		8000
 
 /* ---- packing ---- */
 
@@ -340,6 +348,9 @@ msg_body_unref(struct store *st, DB_TXN *txn, uint64_t body_id)
 	if ((ret = store_db_del(st, st->mime, txn, &k)) != 0 &&
 	    ret != DB_NOTFOUND)
 		return store_dberr(st, ret, "mime del");
+	if ((ret = store_db_del(st, st->heads, txn, &k)) != 0 &&
+	    ret != DB_NOTFOUND)
+		return store_dberr(st, ret, "heads del");
 	return msg_del_prefix(st, txn, st->bodies, kb, sizeof(kb),
 	    "body del");
 }
@@ -427,14 +438,16 @@ msg_body_read(struct store *st, uint64_t body_id, uint64_t off, size_t n,
 #define MSG_HEADS_STEPS	4
 
 /*
- * Reads the first bytes of each v[i] with one cursor. The next message's
- * body usually follows the last one in key order, so the cursor steps
- * forward with DB_NEXT and reads the data in the same call: one cursor
- * operation and one overflow page a message. It searches from the root
- * (DB_SET) only when the body is behind it or too far ahead.
+ * One pass of store_body_heads over db, heads (keys of 8 bytes) or
+ * bodies (12: chunk 0), for the v[i] still left. The next message's key
+ * usually follows the last one, so the cursor steps forward with DB_NEXT
+ * and reads the data in the same call: one cursor operation a message,
+ * and in heads no other page than the one the cursor is on. It searches
+ * from the root (DB_SET) only when the key is behind it or too far ahead.
  */
-static enum store_err
-msg_body_heads(struct store *st, struct store_head *v, size_t n)
+static int
+msg_heads_pass(struct store *st, DB *db, size_t klen, struct store_head *v,
+    bool *left, size_t n)
 {
 	uint8_t kb[12], at[16];
 	bool placed = false;	/* the cursor is on key at */
@@ -443,65 +456,86 @@ msg_body_heads(struct store *st, struct store_head *v, size_t n)
 	size_t i;
 	int ret, cmp = 0;
 
-	if (st->env == NULL && store_env_reopen(st) < 0)
-		return STORE_ERR_TRYAGAIN;
-	if ((ret = store_cursor_open(st, st->bodies, NULL, &c)) != 0)
-		return store_dberr(st, ret, "cursor");
+	if ((ret = store_cursor_open(st, db, NULL, &c)) != 0)
+		return ret;
 	for (i = 0; i < n && ret == 0; i++) {
-		size_t want = v[i].want < MSG_CHUNK ? v[i].want : MSG_CHUNK;
 		unsigned step;
 
-		v[i].got = 0;
-		if (want == 0)
+		if (!left[i])
 			continue;
-		msg_body_key(kb, v[i].body_id, 0);
+		store_be_put64(kb, v[i].body_id);
+		store_be_put32(kb + 8, 0);
 		/* Straight into the caller's memory: no copy of ours. */
 		msg_dbt(&d, v[i].dst, 0);
-		d.ulen = d.dlen = (u_int32_t)want;
+		d.ulen = d.dlen = (u_int32_t)(v[i].want < MSG_CHUNK ?
+		    v[i].want : MSG_CHUNK);
 		d.flags = DB_DBT_USERMEM | DB_DBT_PARTIAL;
 		msg_dbt(&k, at, 0);
 		k.ulen = sizeof(at);
 		k.flags = DB_DBT_USERMEM;
-		if (placed && (cmp = memcmp(at, kb, sizeof(kb))) == 0) {
+		if (placed && (cmp = memcmp(at, kb, klen)) == 0) {
 			/* A step for an earlier message already got here. */
 			ret = store_cursor_get(st, c, &k, &d, DB_CURRENT);
 		} else if (placed && cmp < 0) {
 			for (step = 0; step < MSG_HEADS_STEPS; step++) {
 				ret = store_cursor_get(st, c, &k, &d, DB_NEXT);
-				if (ret != 0 || k.size != sizeof(kb) ||
-				    (cmp = memcmp(at, kb, sizeof(kb))) >= 0)
+				if (ret != 0 || k.size != klen ||
+				    (cmp = memcmp(at, kb, klen)) >= 0)
 					break;
 			}
 			if (ret == DB_NOTFOUND) {
-				ret = 0;	/* no body after the last */
+				ret = 0;	/* nothing after the last */
 				placed = false;
 				continue;
 			}
 			if (ret != 0)
 				break;
-			if (k.size == sizeof(kb) && cmp > 0)
-				continue;	/* no such body */
+			if (k.size == klen && cmp > 0)
+				continue;	/* not there */
 			/* Too far (or an odd key): search. */
-			placed = k.size == sizeof(kb) && cmp == 0;
+			placed = k.size == klen && cmp == 0;
 		} else {
 			placed = false;
 		}
 		if (!placed) {
-			memcpy(at, kb, sizeof(kb));
-			k.size = sizeof(kb);
+			memcpy(at, kb, klen);
+			k.size = (u_int32_t)klen;
 			ret = store_cursor_get(st, c, &k, &d, DB_SET);
 			if (ret == DB_NOTFOUND) {
-				ret = 0;	/* the caller reads it alone */
+				ret = 0;
 				continue;
 			}
 			placed = ret == 0;
 		}
 		if (ret == 0) {
 			v[i].got = d.size;
+			left[i] = false;
 			st->body_bytes_read += d.size;
 		}
 	}
 	store_cursor_close(&c, &ret);
+	return ret;
+}
+
+/* The header copies first; the bodies for those without one. */
+static enum store_err
+msg_body_heads(struct store *st, struct store_head *v, size_t n)
+{
+	bool *left;
+	size_t i;
+	int ret;
+
+	if (st->env == NULL && store_env_reopen(st) < 0)
+		return STORE_ERR_TRYAGAIN;
+	left = xcalloc(n > 0 ? n : 1, sizeof(*left));
+	for (i = 0; i < n; i++) {
+		v[i].got = 0;
+		left[i] = v[i].want > 0;
+	}
+	ret = msg_heads_pass(st, st->heads, 8, v, left, n);
+	if (ret == 0)
+		ret = msg_heads_pass(st, st->bodies, 12, v, left, n);
+	free(left);
 	return ret == 0 ? STORE_OK : store_dberr(st, ret, "body heads");
 }
 
@@ -687,6 +721,28 @@ struct msg_append_ctx {
 	uint32_t uidvalidity;
 };
 
+/* The copy of a short header (p: the first n bytes of the message). */
+static enum store_err
+msg_heads_put(struct store *st, DB_TXN *txn, const struct store_append *ap,
+    uint64_t body_id, const uint8_t *p, size_t n)
+{
+	struct mime_range r;
+	uint8_t kb[8];
+	DBT k, d;
+	int ret;
+
+	if (!mime_section(ap->mime.data, ap->mime.len, NULL, 0, &r) ||
+	    r.hdr_off != 0 || r.hdr_len == 0 || r.hdr_len > MSG_HEADS_MAX ||
+	    r.hdr_len > n)
+		return STORE_OK;	/* SEARCH reads the body instead */
+	store_be_put64(kb, body_id);
+	msg_dbt(&k, kb, sizeof(kb));
+	msg_dbt(&d, (void *)(uintptr_t)p, (size_t)r.hdr_len);
+	if ((ret = store_db_put(st, st->heads, txn, &k, &d, 0)) != 0)
+		return store_dberr(st, ret, "heads put");
+	return STORE_OK;
+}
+
 static enum store_err
 msg_append_fn(struct store *st, DB_TXN *txn, void *ctx)
 {
@@ -722,6 +778,9 @@ msg_append_fn(struct store *st, DB_TXN *txn, void *ctx)
 		msg_dbt(&d, (void *)(uintptr_t)p, n);
 		if ((ret = store_db_put(st, st->bodies, txn, &k, &d, 0)) != 0)
 			return store_dberr(st, ret, "body put");
+		if (i == 0 && (e = msg_heads_put(st, txn, ap, body_id, p,
+		    n)) != STORE_OK)
+			return e;
 	}
 	if ((e = msg_refs_put(st, txn, body_id, 1)) != STORE_OK)
 		return e;

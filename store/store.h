@@ -337,12 +337,13 @@ enum store_err store_body_read(struct store *st, uint64_t body_id,
     uint64_t off, size_t n, struct buf *out) ATTR_WUR;
 
 /*
- * SEARCH: the first bytes of many stored messages with one cursor, read
- * straight into the caller's memory: for each v[i], bytes [0, want) of
- * body_id into dst (at most the first 64 KiB), and got says how many
- * came (fewer at the end of the message; 0 for a body that is not there,
- * which store_body_read then explains). Faster in ascending body_id
- * order.
+ * SEARCH: the first bytes of many stored messages, read straight into the
+ * caller's memory: for each v[i], bytes [0, want) of body_id into dst (at
+ * most the first 64 KiB), and got says how many came. Fewer come at the
+ * end of the message, and at the end of its header when the header is
+ * short enough to have a copy of its own (stored with the message, read
+ * many to a page); 0 for a body that is not there, which store_body_read
+ * then explains. Faster in ascending body_id order.
  */
 struct store_head {
 	uint64_t body_id;

@@ -32,6 +32,8 @@ struct store {
 	DB *body_refs;		/* body id -> reference count u32 */
 	DB *keywords;		/* mbox id, index u8 -> keyword name */
 	DB *mime;		/* body id -> mime_parse blob (store/mime.h) */
+	DB *heads;		/* body id -> its header, a copy of its first
+				 * bytes (when short: store_body_heads) */
 	char *home;		/* data_dir/db */
 	int lockfd;		/* the recovery lock (store/lock.c); -1 */
 	bool recover_fatal;	/* the next attach runs DB_RECOVER_FATAL */
@@ -47,6 +49,12 @@ struct store {
 	bool quiet;		/* closing a panicked environment */
 	uint64_t body_bytes_read;	/* by store_body_read, for stats */
 };
+
+/* Every database of a store: the handles' places in *st, mailboxes
+ * first (a lazy open takes it alone), and their files. */
+#define STORE_NDBS	11
+void store_db_slots(struct store *st, DB **slots[STORE_NDBS]);
+extern const char *const store_db_files[STORE_NDBS];
 
 /*
  * Fault injection for tests, inert unless called: the n-th next database

@@ -777,6 +777,71 @@ vf_walk_mime(struct vf *v)
 	return STORE_OK;
 }
 
+/* Bytes compared at a time when a header copy is checked. */
+#define VF_HEADS_BUF	8192
+
+/*
+ * Each header copy (heads) against its body: the body must be there and
+ * begin with the same bytes. SEARCH trusts a copy as the first bytes of
+ * the message.
+ */
+static enum store_err
+vf_walk_heads(struct vf *v)
+{
+	struct store *st = v->st;
+	uint8_t *body = xmalloc(VF_HEADS_BUF);
+	uint8_t kb[12];
+	DBC *c;
+	DBT k, d, bk, bd;
+	int ret, bret;
+
+	if ((ret = store_cursor_open(st, st->heads, NULL, &c)) != 0) {
+		free(body);
+		return store_dberr(st, ret, "cursor");
+	}
+	for (;;) {
+		uint64_t id;
+
+		vf_dbt(&k);
+		vf_dbt(&d);
+		if ((ret = store_cursor_get(st, c, &k, &d, DB_NEXT)) != 0)
+			break;
+		if (k.size != 8) {
+			vf_problem(v, "heads: a key of %u bytes (not 8)",
+			    k.size);
+			continue;
+		}
+		id = store_be_get64(k.data);
+		store_be_put64(kb, id);
+		store_be_put32(kb + 8, 0);
+		vf_dbt(&bk);
+		bk.data = kb;
+		bk.size = sizeof(kb);
+		vf_dbt(&bd);
+		bd.data = body;
+		bd.ulen = bd.dlen = VF_HEADS_BUF;
+		bd.flags = DB_DBT_USERMEM | DB_DBT_PARTIAL;
+		bret = store_db_get(st, st->bodies, NULL, &bk, &bd, 0);
+		if (bret == DB_NOTFOUND) {
+			vf_problem(v, "heads: a header copy for body %llu, "
+			    "which is not stored", (unsigned long long)id);
+		} else if (bret != 0) {
+			ret = bret;
+			break;
+		} else if (d.size > bd.size ||
+		    memcmp(d.data, body, d.size) != 0) {
+			vf_problem(v, "heads: the header copy of body %llu "
+			    "differs from its first bytes",
+			    (unsigned long long)id);
+		}
+	}
+	store_cursor_close(&c, &ret);
+	free(body);
+	if (ret != DB_NOTFOUND && ret != 0)
+		return store_dberr(st, ret, "verify heads");
+	return STORE_OK;
+}
+
 static int
 vf_msg_body_cmp(const void *a, const void *b)
 {
@@ -1020,13 +1085,14 @@ vf_db_verify(struct vf *v, const char *file)
 static enum store_err
 vf_structure(struct vf *v)
 {
-	DB *dbs[] = { v->st->mailboxes, v->st->subscriptions,
-	    v->st->counters, v->st->messages, v->st->by_modseq,
-	    v->st->expunged, v->st->bodies, v->st->body_refs,
-	    v->st->keywords, v->st->mime };
+	DB **slots[STORE_NDBS], *dbs[STORE_NDBS];
 	DB_ENV *env = v->st->env;
 	size_t i;
 	int ret;
+
+	store_db_slots(v->st, slots);
+	for (i = 0; i < N_ELEMENTS(dbs); i++)
+		dbs[i] = *slots[i];
 
 	/* Everything this or an earlier process left in the cache goes to
 	 * the files first: verify reads the files, not the cache. */
@@ -1109,6 +1175,8 @@ store_verify(struct store *st, store_verify_cb *cb, void *ctx,
 	    (e = vf_walk_refs(&v)) == STORE_OK &&
 	    (e = vf_walk_mime(&v)) == STORE_OK)
 		vf_check_bodies(&v);
+	if (e == STORE_OK)
+		e = vf_walk_heads(&v);
 	if (e == STORE_OK)
 		e = vf_check_counters(&v);
 	store_watch_leave(saved);

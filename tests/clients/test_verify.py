@@ -195,6 +195,15 @@ def drop_mime(recs):
     return recs[1:]
 
 
+def alter_head(recs):
+    k, v = recs[0]
+    return [[k, v[:5] + (b"X" if v[5:6] != b"X" else b"Y") + v[6:]]] + recs[1:]
+
+
+def orphan_head(recs):
+    return recs + [[(999999).to_bytes(8, "big"), b"Subject: nobody\r\n\r\n"]]
+
+
 def modseq_high(recs):
     k, v = recs[0]
     return [[k, put64(v, 10, 10 ** 9)]] + recs[1:]
@@ -214,6 +223,10 @@ DAMAGE = [
     ("orphan chunk", "bodies.db", orphan_chunk,
      ["body 999999 (1 chunk(s)) is an orphan"]),
     ("MIME record deleted", "mime.db", drop_mime, ["has no MIME record"]),
+    ("header copy altered", "heads.db", alter_head,
+     ["the header copy of body", "differs from its first bytes"]),
+    ("orphan header copy", "heads.db", orphan_head,
+     ["a header copy for body 999999, which is not stored"]),
     ("MODSEQ above HIGHESTMODSEQ", "messages.db", modseq_high,
      ["HIGHESTMODSEQ", "is below a message's MODSEQ 1000000000",
       "missing from the by_modseq index", "matches no message"]),

@@ -4,8 +4,8 @@ them (store_ready), not at LOGIN.
 
 After LOGIN, CAPABILITY, NOOP and NAMESPACE, the session process has one
 database file open (mailboxes.db: LOGIN looks for the user's INBOX); after
-LIST it has all ten. A session that only logs in and waits keeps no
-handle, cursor or mutex of the other nine. The first LOGIN of a user the
+LIST it has all eleven. A session that only logs in and waits keeps no
+handle, cursor or mutex of the other ten. The first LOGIN of a user the
 store has never seen, which creates the INBOX, works too (it opens
 everything first).
 
@@ -25,7 +25,7 @@ from rawimap import Conn  # noqa: E402
 
 ALL = {"mailboxes.db", "subscriptions.db", "counters.db", "messages.db",
        "by_modseq.db", "expunged.db", "bodies.db", "body_refs.db",
-       "keywords.db", "mime.db"}
+       "keywords.db", "mime.db", "heads.db"}
 
 
 def session_pid(daemon_pid, known):

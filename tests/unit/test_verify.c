@@ -303,7 +303,7 @@ void test_verify_backup_restore(void)
 	vt_fill(st);
 	snprintf(bdir, sizeof(bdir), "%s.backup", dir);
 	CU_ASSERT_EQUAL_FATAL(store_backup(st, bdir, &info, &why), STORE_OK);
-	CU_ASSERT_EQUAL(info.db_files, 10);
+	CU_ASSERT_EQUAL(info.db_files, STORE_NDBS);
 	CU_ASSERT(info.log_files >= 1);
 	CU_ASSERT_EQUAL(info.first_log, 1);
 	/* Written after the backup: not in it. */

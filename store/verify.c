@@ -812,7 +812,7 @@ vf_walk_heads(struct vf *v)
 			continue;
 		}
 		id = store_be_get64(k.data);
-		store_be_put64(kb, id);
+		memcpy(kb, k.data, 8);		/* chunk 0 of that body */
 		store_be_put32(kb + 8, 0);
 		vf_dbt(&bk);
 		bk.data = kb;
